@@ -1,0 +1,1 @@
+"""chat-tui: the full-screen terminal client for chatd."""

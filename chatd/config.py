@@ -1,0 +1,123 @@
+"""Everything an operator can set, parsed from the command line once.
+
+Pure: argparse and the environment in, a frozen ``Config`` out, so that the
+``chatd`` script and the ``twistd chatd`` plugin share one parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from chatd import __version__
+
+DEFAULT_PORT = 8123
+OPER_PASSWORD_ENV = "CHATD_OPER_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The server's settings; defaults are what ``chatd`` alone gives."""
+
+    listen: tuple[str, ...] = (f"tcp:{DEFAULT_PORT}",)
+    max_line: int = 1024
+    oper_password: str | None = None
+    log_format: str = "text"
+    log_messages: bool = False
+
+
+class ConfigError(Exception):
+    """A setting that cannot work; the message is for the operator."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
+    """The command line of ``chatd`` (and of ``twistd chatd``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="A one-room chat server with a line protocol you can speak with nc or telnet.",
+        epilog="Protocol reference: docs/protocol.md.  Operations: docs/operations.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"chatd {__version__}")
+    where = parser.add_argument_group("where to listen")
+    where.add_argument("--port", type=_port, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    where.add_argument("--host", help="interface address to listen on (default: all IPv4 interfaces)")
+    where.add_argument(
+        "--listen", action="append", default=[], metavar="ENDPOINT",
+        help="a Twisted endpoint string, repeatable, e.g. tcp:8123:interface=127.0.0.1 or "
+             "ssl:8443:privateKey=key.pem:certKey=cert.pem; with --listen, --port/--host "
+             "add a TCP listener only when given",
+    )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-line", type=_positive, default=1024, metavar="BYTES",
+                        help="longest accepted line, without its line end (default 1024)")
+    access = parser.add_argument_group("operators")
+    access.add_argument("--oper-password-file", metavar="PATH",
+                        help=f"file whose first line is the operator password (or set "
+                             f"{OPER_PASSWORD_ENV}); when set, WALL needs OPER first")
+    logs = parser.add_argument_group("logging")
+    logs.add_argument("--log-format", choices=("text", "json"), default="text",
+                      help="log lines as text or as JSON objects, on stderr (default text)")
+    logs.add_argument("--log-messages", action="store_true",
+                      help="also log what users say (off by default)")
+    return parser
+
+
+def _listen(args: argparse.Namespace) -> tuple[str, ...]:
+    endpoints = list(args.listen)
+    if not endpoints or args.port is not None or args.host is not None:
+        port = DEFAULT_PORT if args.port is None else args.port
+        tcp = f"tcp:{port}"
+        if args.host:
+            tcp += ":interface=" + args.host.replace(":", r"\:")
+        endpoints.append(tcp)
+    return tuple(endpoints)
+
+
+def _oper_password(path: str | None, environ: Mapping[str, str]) -> str | None:
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                password = handle.readline().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the operator password file {path}: {exc.strerror}") from None
+        if not password:
+            raise ConfigError(f"the operator password file {path} is empty")
+        return password
+    return environ.get(OPER_PASSWORD_ENV) or None
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
+                 *, prog: str = "chatd") -> Config:
+    """Parse the command line; a bad option exits 2 with argparse's message,
+    an unusable setting raises ``ConfigError``."""
+    args = build_parser(prog).parse_args(list(argv))
+    return Config(
+        listen=_listen(args),
+        max_line=args.max_line,
+        oper_password=_oper_password(args.oper_password_file,
+                                     os.environ if environ is None else environ),
+        log_format=args.log_format,
+        log_messages=args.log_messages,
+    )

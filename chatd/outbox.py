@@ -1,0 +1,93 @@
+"""Fan-out that writes each member once per reactor turn.
+
+A broadcast is encoded once and appended to the turn's log; at the end of the
+turn every member gets the whole log in one write.  That turns 10,000 logins
+(each a JOIN to everyone, O(N^2) lines) from one ``transport.write`` per line
+per member into one per turn per member.
+
+Order is the one thing to get right.  A line sent to one member alone (a reply,
+a TELL) must come after the broadcasts that member was due before it, so a
+direct send first hands over the member's share of the log and moves the
+member's *mark* to the end of it.  A member who joins mid-turn is marked at
+the end of the log, so it hears only what was broadcast after it joined.
+
+Without a scheduler every broadcast is written at once: the same order,
+without the coalescing, which keeps pure tests free of a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Sink(Protocol):
+    """Where a member's bytes go: in the server, its transport."""
+
+    def write(self, data: bytes) -> None: ...
+
+
+Scheduler = Callable[[Callable[[], None]], object]
+
+
+class Outbox:
+    """The audience of the room's broadcasts, and their per-turn log."""
+
+    def __init__(self, schedule: Scheduler | None = None) -> None:
+        self._schedule = schedule
+        self._audience: dict[Sink, None] = {}
+        self._log: list[bytes] = []
+        self._marks: dict[Sink, int] = {}
+        self._flush_due = False
+
+    def __len__(self) -> int:
+        return len(self._audience)
+
+    def add(self, sink: Sink) -> None:
+        """Let ``sink`` hear broadcasts from now on."""
+        self._audience[sink] = None
+        if self._log:
+            self._marks[sink] = len(self._log)
+
+    def remove(self, sink: Sink) -> None:
+        """Stop broadcasting to ``sink``; what it was still due is dropped."""
+        self._audience.pop(sink, None)
+        self._marks.pop(sink, None)
+
+    def broadcast(self, data: bytes) -> None:
+        """Send the same bytes to the whole audience, this turn."""
+        if self._schedule is None:
+            for sink in list(self._audience):
+                sink.write(data)
+            return
+        self._log.append(data)
+        if not self._flush_due:
+            self._flush_due = True
+            self._schedule(self.flush)
+
+    def send(self, sink: Sink, data: bytes) -> None:
+        """Send bytes to one sink, after the broadcasts it is due."""
+        if self._log and sink in self._audience:
+            mark = self._marks.get(sink, 0)
+            self._marks[sink] = len(self._log)
+            if mark < len(self._log):
+                data = b"".join(self._log[mark:]) + data
+        sink.write(data)
+
+    def flush(self) -> None:
+        """Write the turn's log to everyone who has not had it yet."""
+        self._flush_due = False
+        log, marks = self._log, self._marks
+        if not log:
+            return
+        self._log, self._marks = [], {}
+        shares = {0: b"".join(log)}
+        end = len(log)
+        audience = self._audience
+        for sink in list(audience):
+            mark = marks.get(sink, 0)
+            if mark < end and sink in audience:
+                share = shares.get(mark)
+                if share is None:
+                    share = shares[mark] = b"".join(log[mark:])
+                sink.write(share)

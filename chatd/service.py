@@ -1,0 +1,34 @@
+"""chatd as a Twisted ``Service`` tree, for ``twistd chatd``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service, strports
+
+from chatd.config import Config
+from chatd.protocol import ChatFactory
+
+
+class ChatService(service.MultiService):
+    """Listeners plus a graceful ``WALL``/``BYE`` when twistd stops."""
+
+    def __init__(self, factory: ChatFactory) -> None:
+        super().__init__()
+        self.factory = factory
+
+    def stopService(self) -> Any:
+        drained = self.factory.shutdown()
+        drained.addCallback(lambda _: service.MultiService.stopService(self))
+        return drained
+
+
+def make_service(config: Config) -> ChatService:
+    """One listening service per endpoint, sharing one factory and room."""
+    from twisted.internet import reactor
+
+    factory = ChatFactory(config, reactor)
+    top = ChatService(factory)
+    for description in config.listen:
+        strports.service(description, factory).setServiceParent(top)
+    return top

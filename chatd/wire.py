@@ -1,0 +1,521 @@
+"""Protocol v1 of chatd: the one grammar shared by the server and every client.
+
+Bytes in, messages out; messages in, bytes out.  Nothing here does I/O, so the
+same code parses what a server reads and what ``chat-tui`` reads.
+
+Theory of operation
+-------------------
+A line is ``VERB [ARG ...] [TEXT]``.  Each message class declares its verb and
+the *shape* of what follows as a tuple of field kinds:
+
+* ``WORD``: one token; any run of spaces before it is a separator.  The last
+  field of a shape, if a ``WORD``, takes the whole rest of the line (trimmed),
+  so that extra words make the token invalid instead of vanishing.
+* ``TEXT``: the rest of the line, required, spaces kept.  Exactly one space
+  separates it from what comes before, so ``SAY  hi`` says `` hi``.
+* ``OPT_TEXT``: like ``TEXT`` but may be absent.
+* ``WORDS``: the rest of the line as space-separated tokens.
+
+One table drives both parsing and formatting, so the two cannot drift apart,
+and ``parse(format(m)) == m`` for every valid message (tested by hypothesis).
+
+Rule 1: every message is a frozen dataclass that validates itself, so an
+invalid message cannot exist.  Client commands are strict (a nick must be a
+nick); server messages are checked only for what would break framing, so a
+client keeps working against a server with looser rules.
+
+Rule 2: text is cleaned before it is parsed.  Protocol v1: "before any text is
+relayed, C0 control characters other than TAB, DEL, C1 controls and telnet IAC
+sequences are removed, so no user can push terminal escape sequences into
+another's terminal."
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Final, TypeAlias
+
+from chatd.errors import ChatError, ErrorCode
+
+WORD: Final = "word"
+TEXT: Final = "text"
+OPT_TEXT: Final = "opt-text"
+WORDS: Final = "words"
+
+NICK_MAX: Final = 20
+SERVER_NICK: Final = "*"
+_NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,%d}" % (NICK_MAX - 1))
+NICK_RULES: Final = (
+    f"a nick is 1-{NICK_MAX} ASCII letters, digits, '_' or '-', starting with a letter"
+)
+
+# C0 controls except TAB (0x09), DEL (0x7f) and the C1 block (0x80-0x9f).
+_CONTROLS: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Telnet: IAC (255) followed by SB ... IAC SE, a 3-byte option negotiation
+# (WILL/WONT/DO/DONT = 251-254) or a 2-byte command.  An IAC at the very end
+# of a line is dropped too.
+_IAC: Final = re.compile(rb"\xff(?:\xfa.*?\xff\xf0|\xfa.*\Z|[\xfb-\xfe].?|.?)", re.DOTALL)
+
+
+def clean_text(text: str) -> str:
+    """Remove what could drive a terminal: C0 (but TAB), DEL and C1 controls.
+
+    ESC is a C0 control, so no escape sequence survives; what follows it is
+    left as harmless visible text.  Cleaning twice changes nothing.
+    """
+    return _CONTROLS.sub("", text)
+
+
+def strip_telnet(raw: bytes) -> bytes:
+    """Drop telnet IAC sequences, which telnet clients may send at any time."""
+    if b"\xff" not in raw:
+        return raw
+    return _IAC.sub(b"", raw)
+
+
+def decode_line(raw: bytes) -> str:
+    """Turn one received line (terminator removed) into clean text.
+
+    A trailing CR is dropped, so LF and CRLF lines are equal.
+    """
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    try:
+        text = strip_telnet(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ChatError(ErrorCode.BAD_ENCODING, "lines must be UTF-8") from None
+    return clean_text(text)
+
+
+def is_valid_nick(name: str) -> bool:
+    """True for the nicks protocol v1 allows: ``[A-Za-z][A-Za-z0-9_-]{0,19}``."""
+    return _NICK_RE.fullmatch(name) is not None
+
+
+def nick_key(name: str) -> str:
+    """The identity of a nick: nicks are unique ignoring case."""
+    return name.casefold()
+
+
+# --- message classes ---------------------------------------------------------
+
+
+def _check_word(value: str, what: str) -> None:
+    if not value or " " in value or "\n" in value or "\r" in value:
+        raise ValueError(f"{what} must be one non-empty token, got {value!r}")
+
+
+def _check_text(value: str | None, what: str, *, required: bool) -> None:
+    if value is None:
+        if required:
+            raise ValueError(f"{what} is required")
+        return
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{what} must not contain line breaks")
+    if required and not value.strip():
+        raise ValueError(f"{what} must not be blank")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Base of every message: a verb and the shape of its fields."""
+
+    verb: ClassVar[str]
+    shape: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for field, kind in zip(dataclasses.fields(self), self.shape):
+            value = getattr(self, field.name)
+            if kind == WORD:
+                _check_word(value, field.name)
+            elif kind == WORDS:
+                for word in value:
+                    _check_word(word, field.name)
+            else:
+                _check_text(value, field.name, required=kind == TEXT)
+
+
+# Client -> server.  Each validates as strictly as the server would, so a
+# client that builds a command from user input learns of an error at once.
+
+
+def _require(value: str | None, what: str) -> None:
+    if value is None or not value.strip():
+        raise ChatError(ErrorCode.MISSING_ARGUMENT, f"{what} is missing")
+
+
+@dataclass(frozen=True, slots=True)
+class Nick(Message):
+    """Log in with a nick, or change it once logged in."""
+
+    verb = "NICK"
+    shape = (WORD,)
+    name: str
+
+    def __post_init__(self) -> None:
+        _require(self.name, "the nick")
+        if not is_valid_nick(self.name):
+            raise ChatError(ErrorCode.BAD_NICK, f"{self.name!r} is not a valid nick: {NICK_RULES}")
+
+
+@dataclass(frozen=True, slots=True)
+class Say(Message):
+    """Speak to everyone in the room."""
+
+    verb = "SAY"
+    shape = (TEXT,)
+    text: str
+
+    def __post_init__(self) -> None:
+        _require(self.text, "the text to say")
+        Message.__post_init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Wall(Message):
+    """Alert every connection, logged in or not."""
+
+    verb = "WALL"
+    shape = (TEXT,)
+    text: str
+
+    def __post_init__(self) -> None:
+        _require(self.text, "the text of the alert")
+        Message.__post_init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Tell(Message):
+    """Speak privately to one user."""
+
+    verb = "TELL"
+    shape = (WORD, TEXT)
+    nick: str
+    text: str
+
+    def __post_init__(self) -> None:
+        _require(self.nick, "the nick to tell")
+        _require(self.text, "the text to tell")
+        Message.__post_init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Who(Message):
+    """Ask who is in the room."""
+
+    verb = "WHO"
+
+
+@dataclass(frozen=True, slots=True)
+class Oper(Message):
+    """Become an operator by giving the server's operator password."""
+
+    verb = "OPER"
+    shape = (TEXT,)
+    password: str
+
+    def __post_init__(self) -> None:
+        _require(self.password, "the operator password")
+        Message.__post_init__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    """Check the connection; the server echoes the token in ``PONG``."""
+
+    verb = "PING"
+    shape = (OPT_TEXT,)
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quit(Message):
+    """Leave; the others are told the reason."""
+
+    verb = "QUIT"
+    shape = (OPT_TEXT,)
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Help(Message):
+    """Ask the server to describe its commands."""
+
+    verb = "HELP"
+
+
+ClientMessage: TypeAlias = Nick | Say | Wall | Tell | Who | Oper | Ping | Quit | Help
+
+# Server -> client.
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    """First line of every connection: who the server is."""
+
+    verb = "HELLO"
+    shape = (WORD, OPT_TEXT)
+    version: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ok(Message):
+    """A command succeeded: ``OK <VERB> [args]``."""
+
+    verb = "OK"
+    shape = (WORD, OPT_TEXT)
+    command: str
+    args: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """A command was refused; the connection stays open."""
+
+    verb = "ERR"
+    shape = (WORD, TEXT)
+    code: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Message):
+    """Someone logged in."""
+
+    verb = "JOIN"
+    shape = (WORD,)
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parted(Message):
+    """Someone left, by ``QUIT``, a dropped connection or a server limit."""
+
+    verb = "PART"
+    shape = (WORD, OPT_TEXT)
+    nick: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed(Message):
+    """Someone changed nick."""
+
+    verb = "RENAME"
+    shape = (WORD, WORD)
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Said(Message):
+    """Someone spoke to the room."""
+
+    verb = "SAY"
+    shape = (WORD, TEXT)
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Walled(Message):
+    """A global alert; nick ``*`` is the server itself."""
+
+    verb = "WALL"
+    shape = (WORD, TEXT)
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Told(Message):
+    """Someone spoke privately to you."""
+
+    verb = "TELL"
+    shape = (WORD, TEXT)
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Users(Message):
+    """One part of a ``WHO`` reply; ``OK WHO <count>`` ends it."""
+
+    verb = "USERS"
+    shape = (WORDS,)
+    nicks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Message):
+    """The answer to ``PING``."""
+
+    verb = "PONG"
+    shape = (OPT_TEXT,)
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bye(Message):
+    """The server is closing this connection, and why."""
+
+    verb = "BYE"
+    shape = (TEXT,)
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelpLine(Message):
+    """One line of the ``HELP`` reply; ``OK HELP`` ends it."""
+
+    verb = "HELP"
+    shape = (TEXT,)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown(Message):
+    """A server line this client does not know: kept, not fatal."""
+
+    verb = ""
+    line: str
+
+
+ServerMessage: TypeAlias = (
+    Hello | Ok | Error | Joined | Parted | Renamed | Said | Walled | Told | Users | Pong | Bye
+    | HelpLine | Unknown
+)
+
+CLIENT_MESSAGES: Final[dict[str, type[Message]]] = {
+    cls.verb: cls for cls in (Nick, Say, Wall, Tell, Who, Oper, Ping, Quit, Help)
+}
+SERVER_MESSAGES: Final[dict[str, type[Message]]] = {
+    cls.verb: cls
+    for cls in (Hello, Ok, Error, Joined, Parted, Renamed, Said, Walled, Told, Users, Pong, Bye,
+                HelpLine)
+}
+
+# --- parsing ------------------------------------------------------------------
+
+
+def _split_fields(rest: str, shape: tuple[str, ...]) -> Iterator[str | tuple[str, ...] | None]:
+    """Cut what follows the verb into one value per field of ``shape``."""
+    last = len(shape) - 1
+    for index, kind in enumerate(shape):
+        if kind == WORD and index == last:
+            # The final token takes the whole rest, so "NICK ann smith" is
+            # refused as a bad nick rather than silently cut to "ann".
+            yield rest.strip(" ")
+        elif kind == WORD:
+            rest = rest.lstrip(" ")
+            word, _, rest = rest.partition(" ")
+            rest = " " + rest if _ else ""
+            yield word
+        elif kind == WORDS:
+            yield tuple(rest.split())
+            rest = ""
+        else:
+            text = rest[1:] if rest.startswith(" ") else rest
+            rest = ""
+            yield text if text or kind == TEXT else None
+
+
+def _parse(text: str, table: dict[str, type[Message]], *, upper: bool) -> Message | None:
+    head = text.lstrip(" ")
+    if not head.strip():
+        return None
+    verb, sep, _ = head.partition(" ")
+    key = verb.upper() if upper else verb
+    cls = table.get(key)
+    if cls is None:
+        return None if upper else Unknown(text)
+    rest = head[len(verb):]
+    return cls(*_split_fields(rest, cls.shape))
+
+
+def parse_client_line(raw: bytes) -> ClientMessage | None:
+    """Parse one line a client sent (without its LF); None for a blank line.
+
+    Raises ``ChatError`` with the code the server answers with; raises nothing
+    else, whatever the bytes (a hypothesis property checks this).
+    """
+    text = decode_line(raw)
+    if not text.strip(" \t"):
+        return None
+    try:
+        message = _parse(text, CLIENT_MESSAGES, upper=True)
+    except ValueError as exc:
+        raise ChatError(ErrorCode.MISSING_ARGUMENT, str(exc)) from None
+    if message is None:
+        verb = text.lstrip(" ").partition(" ")[0]
+        raise ChatError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {verb[:32]!r}; try HELP")
+    return message  # type: ignore[return-value]
+
+
+def parse_server_line(raw: bytes | str) -> ServerMessage | None:
+    """Parse one line a server sent; None for a blank line, ``Unknown`` for the
+    unexpected, so that a client survives a newer or odd server."""
+    text = decode_line(raw) if isinstance(raw, bytes) else clean_text(raw.rstrip("\r\n"))
+    if not text.strip():
+        return None
+    try:
+        return _parse(text, SERVER_MESSAGES, upper=False)  # type: ignore[return-value]
+    except (ValueError, ChatError):
+        return Unknown(text)
+
+
+# --- formatting ---------------------------------------------------------------
+
+
+def _format_fields(message: Message) -> Iterator[str]:
+    yield message.verb
+    for field, kind in zip(dataclasses.fields(message), message.shape):
+        value = getattr(message, field.name)
+        if kind == WORDS:
+            yield from value
+        elif value is not None:
+            yield value
+
+
+def format_line(message: Message) -> str:
+    """The line for a message, without a terminator."""
+    if isinstance(message, Unknown):
+        return message.line
+    return " ".join(_format_fields(message))
+
+
+def encode(message: Message) -> bytes:
+    """The bytes on the wire for a message: UTF-8, ending in CRLF.
+
+    The server encodes a broadcast once and writes the same bytes to everyone.
+    """
+    return (format_line(message) + "\r\n").encode("utf-8")
+
+
+def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
+    """The ``USERS`` lines of a WHO reply, each at most ``limit`` bytes with
+    its CRLF.
+
+    Every login sends the whole list, so at 10,000 users this runs 10,000
+    times over 10,000 nicks: it cuts one joined string with ``rfind`` rather
+    than adding nicks one by one.  Nicks are ASCII, so characters are bytes.
+    """
+    head = "USERS "
+    room = max(limit - len(head) - 2, NICK_MAX)
+    text = " ".join(nicks)
+    lines = []
+    start, end = 0, len(text)
+    while start < end:
+        stop = start + room
+        if stop >= end:
+            stop = end
+        else:
+            cut = text.rfind(" ", start, stop + 1)
+            stop = cut if cut > start else text.find(" ", stop) % (end + 1)
+        lines.append((head + text[start:stop] + "\r\n").encode("ascii"))
+        start = stop + 1
+    return lines
