@@ -23,6 +23,15 @@ class Config:
 
     listen: tuple[str, ...] = (f"tcp:{DEFAULT_PORT}",)
     max_line: int = 1024
+    max_sendq: int = 256 * 1024
+    max_recvq: int = 128 * 1024
+    flood_burst: int = 10
+    flood_rate: float = 5.0  # 0 turns flood control off
+    max_clients: int = 10_000
+    max_per_ip: int = 16
+    limit_loopback: bool = False
+    register_timeout: float = 120.0
+    keepalive: bool = True
     oper_password: str | None = None
     log_format: str = "text"
     log_messages: bool = False
@@ -39,6 +48,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
 
 
@@ -72,6 +91,30 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-line", type=_positive, default=1024, metavar="BYTES",
                         help="longest accepted line, without its line end (default 1024)")
+    limits.add_argument("--max-sendq", type=_positive, default=256 * 1024, metavar="BYTES",
+                        help="bytes waiting to be sent to one connection before it is cut "
+                             "(default 262144)")
+    limits.add_argument("--max-recvq", type=_positive, default=128 * 1024, metavar="BYTES",
+                        help="bytes of already-read, not yet handled input (a flood backlog) "
+                             "before the connection is cut with BYE flood (default 131072)")
+    limits.add_argument("--flood-burst", type=_positive, default=10, metavar="LINES",
+                        help="lines a connection may send at once (default 10)")
+    limits.add_argument("--flood-rate", type=_positive_float, default=5.0, metavar="LINES_PER_S",
+                        help="lines per second after the burst; faster input is delayed, "
+                             "not dropped (default 5)")
+    limits.add_argument("--no-flood-limit", action="store_true",
+                        help="turn flood control off (for benchmarks)")
+    limits.add_argument("--max-clients", type=_positive, default=10_000, metavar="N",
+                        help="connections at once (default 10000)")
+    limits.add_argument("--max-per-ip", type=_positive, default=16, metavar="N",
+                        help="connections at once from one address (default 16)")
+    limits.add_argument("--limit-loopback", action="store_true",
+                        help="apply --max-per-ip to loopback addresses too (exempt by default)")
+    limits.add_argument("--register-timeout", type=_positive_float, default=120.0,
+                        metavar="SECONDS",
+                        help="close connections that have not sent NICK by then (default 120)")
+    limits.add_argument("--no-keepalive", action="store_true",
+                        help="do not probe idle connections with TCP keepalive")
     access = parser.add_argument_group("operators")
     access.add_argument("--oper-password-file", metavar="PATH",
                         help=f"file whose first line is the operator password (or set "
@@ -116,6 +159,15 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     return Config(
         listen=_listen(args),
         max_line=args.max_line,
+        max_sendq=args.max_sendq,
+        max_recvq=args.max_recvq,
+        flood_burst=args.flood_burst,
+        flood_rate=0.0 if args.no_flood_limit else args.flood_rate,
+        max_clients=args.max_clients,
+        max_per_ip=args.max_per_ip,
+        limit_loopback=args.limit_loopback,
+        register_timeout=args.register_timeout,
+        keepalive=not args.no_keepalive,
         oper_password=_oper_password(args.oper_password_file,
                                      os.environ if environ is None else environ),
         log_format=args.log_format,

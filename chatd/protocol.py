@@ -1,27 +1,62 @@
 """The Twisted edge: bytes from a socket to ``Session``, and back.
 
-``ChatProtocol`` frames lines and forwards them; it adds no rules of its own.
-``ChatFactory`` owns the one ``Room`` and the injected reactor.
+``ChatProtocol`` frames lines and enforces the per-connection limits that
+need a transport or a clock (send queue, flood lag, registration timeout);
+every rule about what a line means lives in ``Session`` and ``Room``.
+``ChatFactory`` owns the one ``Room``, the settings, the injected reactor and
+the connection-count limits.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+from collections import Counter
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
+from chatd import wire
 from chatd.config import Config
 from chatd.errors import ChatError, ErrorCode
+from chatd.flood import TokenBucket
 from chatd.outbox import Outbox
 from chatd.room import Room
 from chatd.session import CONNECTION_LOST, Session
 
 log = Logger(namespace="chatd")
+
+SENDQ_EXCEEDED = "send queue exceeded"
+FLOOD = "flood"
+SERVER_FULL = "server is full, try again later"
+TOO_MANY_FROM_ADDRESS = "too many connections from your address"
+REGISTRATION_TIMEOUT = "registration timeout: no NICK"
+SHUTDOWN = "server shutting down"
+
+# Keepalive probes: a vanished peer is reaped in about idle + interval * count.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 15, 4
+
+
+def queued_bytes(transport: Any) -> int:
+    """Bytes written to a transport and not yet accepted by the kernel.
+
+    Twisted has no public accessor, so this reads ``FileDescriptor``'s
+    buffers (the same in the epoll and asyncio reactors), looking through
+    wrappers such as TLS to the TCP transport underneath.
+    """
+    for _ in range(4):
+        data = getattr(transport, "dataBuffer", None)
+        if data is not None:
+            return len(data) - transport.offset + transport._tempDataLen
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            break
+    return 0
 
 
 class ChatProtocol(LineReceiver):
@@ -31,35 +66,81 @@ class ChatProtocol(LineReceiver):
     delimiter = b"\n"
     factory: ChatFactory
     session: Session
-
-    def __init__(self) -> None:
-        self._discarding = False
+    _discarding = False
+    _bucket: TokenBucket | None = None
+    _timer: IDelayedCall | None = None
+    _resume: IDelayedCall | None = None
+    _lag_noted = False
+    _cut_reason: str | None = None
+    _address: str | None = None
 
     def connectionMade(self) -> None:
-        # Chat lines are small and latency is the product: no Nagle delay.
-        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        self.MAX_LENGTH = self.factory.config.max_line + 1  # room for the CR of CRLF
-        self.session = Session(
-            self.factory.room,
-            self.transport.write,
-            self.transport.loseConnection,
-            oper_password=self.factory.config.oper_password,
-        )
-        self.factory.protocols.add(self)
-        peer = self.transport.getPeer()
-        log.info("connection from {peer}", peer=getattr(peer, "host", str(peer)))
+        factory, config = self.factory, self.factory.config
+        self.session = Session(factory.room, self._write, self.transport.loseConnection,
+                               oper_password=config.oper_password)
+        refusal = factory.admit(self)
+        self._tune_socket(config)
         self.session.connected()
+        if refusal is not None:
+            log.info("refused {peer}: {why}", peer=self._peer(), why=refusal)
+            self.session.close(refusal)
+            return
+        log.info("connection from {peer}", peer=self._peer())
+        if config.flood_rate:
+            self._bucket = TokenBucket(config.flood_burst, config.flood_rate,
+                                       factory.reactor.seconds())
+        self._timer = factory.reactor.callLater(config.register_timeout, self._expire)
+
+    def _peer(self) -> str:
+        peer = self.transport.getPeer()
+        return f"{peer.host}:{peer.port}" if hasattr(peer, "port") else str(peer)
+
+    def _tune_socket(self, config: Config) -> None:
+        """No Nagle delay (chat lines are small, latency is the product), and
+        keepalive probes so vanished peers leave the room."""
+        transport = self.transport
+        if hasattr(transport, "setTcpNoDelay"):
+            transport.setTcpNoDelay(True)
+        if not config.keepalive or not hasattr(transport, "setTcpKeepAlive"):
+            return
+        transport.setTcpKeepAlive(True)
+        try:
+            handle = transport.getHandle()
+            handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+            handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+            handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+        except (AttributeError, OSError):
+            pass  # not a TCP socket underneath, or a platform without the knobs
+
+    # --- output ---
+
+    def _write(self, data: bytes) -> None:
+        """Write, and cut a reader that lets ``--max-sendq`` bytes pile up.
+
+        The cut is ``abortConnection``: a graceful close would wait for the
+        very buffer that is too big.  PART comes when the transport reports
+        the loss, a reactor turn later, so it never lands in the middle of a
+        broadcast this write is part of.
+        """
+        if self._cut_reason is not None:
+            return
+        transport = self.transport
+        transport.write(data)
+        if queued_bytes(transport) > self.factory.config.max_sendq:
+            self._cut_reason = SENDQ_EXCEEDED
+            log.info("cutting {nick}: {why}", nick=self.session.nick, why=SENDQ_EXCEEDED)
+            transport.abortConnection()
+
+    # --- input ---
 
     def dataReceived(self, data: bytes) -> None:
-        """Split lines in one pass over the data.
+        """Split lines in one pass over the data, one token per line.
 
         Replaces ``LineReceiver.dataReceived``, which re-splits the whole
         buffer for every line (quadratic in a coalesced packet), hands the
         tail of an over-long line back as a fresh line, and stops at an
         over-long line until more data arrives.  The pause contract is kept:
-        while ``paused``, lines wait in the buffer.
+        while ``paused`` (flood lag), lines wait in the buffer.
         """
         if self._discarding:
             newline = data.find(b"\n")
@@ -68,11 +149,13 @@ class ChatProtocol(LineReceiver):
             data = data[newline + 1:]
             self._discarding = False
         buffer = self._buffer + data if self._buffer else data
-        start, limit = 0, self.MAX_LENGTH
-        transport = self.transport
+        start, limit = 0, self.factory.max_length
+        transport, bucket = self.transport, self._bucket
         while not self.paused and not transport.disconnecting:
             newline = buffer.find(b"\n", start)
             if newline < 0:
+                break
+            if bucket is not None and not self._spend(bucket):
                 break
             line = buffer[start:newline]
             start = newline + 1
@@ -88,21 +171,74 @@ class ChatProtocol(LineReceiver):
             self._discarding = True
             rest = b""
         self._buffer = rest
+        if len(rest) > self.factory.config.max_recvq and not transport.disconnecting:
+            log.info("cutting {peer}: backlog of {size} bytes", peer=self._peer(), size=len(rest))
+            self._buffer = b""
+            self.session.close(FLOOD)
+
+    def _spend(self, bucket: TokenBucket) -> bool:
+        """Take a token for the next line, or pause reading until one returns."""
+        reactor = self.factory.reactor
+        now = reactor.seconds()
+        if self._lag_noted and bucket.full(now):
+            self._lag_noted = False
+        wait = bucket.take(now)
+        if not wait:
+            return True
+        if not self._lag_noted:
+            self._lag_noted = True
+            rate = self.factory.config.flood_rate
+            self.session.reject(ChatError(
+                ErrorCode.FLOOD,
+                f"you are sending more than {rate:g} lines a second; "
+                "the rest are delayed, not lost"))
+        self.pauseProducing()
+        self._resume = reactor.callLater(wait, self._resume_reading)
+        return False
+
+    def _resume_reading(self) -> None:
+        self._resume = None
+        if not self.transport.disconnecting:
+            self.resumeProducing()
 
     def lineReceived(self, line: bytes) -> None:
         self.session.handle_line(line)
+        if self._timer is not None and self.session.nick is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def lineLengthExceeded(self, line: bytes) -> None:
         limit = self.factory.config.max_line
         self.session.reject(ChatError(ErrorCode.LINE_TOO_LONG,
                                       f"lines are limited to {limit} bytes; this one was dropped"))
 
+    def _expire(self) -> None:
+        self._timer = None
+        if self.session.nick is None:
+            log.info("closing {peer}: {why}", peer=self._peer(), why=REGISTRATION_TIMEOUT)
+            self.session.close(REGISTRATION_TIMEOUT)
+
     def connectionLost(self, reason: Failure = Failure(Exception(CONNECTION_LOST))) -> None:
         self._buffer = b""
-        self.factory.protocols.discard(self)
-        log.info("connection closed: {nick}", nick=self.session.nick or "(not logged in)")
-        self.session.disconnected(CONNECTION_LOST)
-        self.factory.connection_lost()
+        for call in (self._timer, self._resume):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._resume = None
+        nick = self.session.nick
+        self.session.disconnected(self._cut_reason or CONNECTION_LOST)
+        log.info("connection closed: {who}", who=nick or self._peer())
+        self.factory.release(self)
+
+
+def _counts_per_address(host: str | None, config: Config) -> bool:
+    if host is None:
+        return False
+    if config.limit_loopback:
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 class ChatFactory(Factory):
@@ -116,30 +252,59 @@ class ChatFactory(Factory):
             from twisted.internet import reactor as default_reactor
             reactor = default_reactor
         self.config = config if config is not None else Config()
-        self.reactor: IReactorTime = reactor
+        self.reactor = reactor
+        self.max_length = self.config.max_line + 1  # room for the CR of CRLF
         self.room = Room(
             Outbox(schedule=lambda flush: reactor.callLater(0, flush)),
             max_line=self.config.max_line,
             log=log,
             log_messages=self.config.log_messages,
         )
-
         self.protocols: set[ChatProtocol] = set()
+        self._per_address: Counter[str] = Counter()
         self._drained: list[Deferred[None]] = []
 
-    def connection_lost(self) -> None:
-        """Fire what ``shutdown`` waits on once the last connection is gone."""
+    # --- connection limits ---
+
+    def admit(self, protocol: ChatProtocol) -> str | None:
+        """Count a new connection; the reason to refuse it, if any."""
+        config = self.config
+        if len(self.protocols) >= config.max_clients:
+            self.protocols.add(protocol)
+            return SERVER_FULL
+        self.protocols.add(protocol)
+        host = getattr(protocol.transport.getPeer(), "host", None)
+        if not _counts_per_address(host, config):
+            return None
+        assert host is not None
+        if self._per_address[host] >= config.max_per_ip:
+            return TOO_MANY_FROM_ADDRESS
+        self._per_address[host] += 1
+        protocol._address = host
+        return None
+
+    def release(self, protocol: ChatProtocol) -> None:
+        """Forget a closed connection; fire ``shutdown`` waiters at the last."""
+        self.protocols.discard(protocol)
+        host = protocol._address
+        if host is not None:
+            self._per_address[host] -= 1
+            if not self._per_address[host]:
+                del self._per_address[host]
         if not self.protocols:
             drained, self._drained = self._drained, []
             for waiter in drained:
                 waiter.callback(None)
 
-    def shutdown(self, reason: str = "server shutting down", grace: float = 3.0) -> Deferred[None]:
+    # --- shutdown ---
+
+    def shutdown(self, reason: str = SHUTDOWN, grace: float = 3.0) -> Deferred[None]:
         """``WALL *`` and ``BYE`` to every connection, close them all, and
         fire once they are closed or ``grace`` seconds have passed."""
         if not self.protocols:
             return succeed(None)
-        self.room.wall("*", reason)
+        log.info("shutting down: closing {count} connections", count=len(self.protocols))
+        self.room.wall(wire.SERVER_NICK, reason)
         for protocol in list(self.protocols):
             protocol.session.close(reason)
         if not self.protocols:
