@@ -1,0 +1,357 @@
+"""What the client knows: who I am, who is here, and the lines to show.
+
+Pure: server messages (already parsed by ``chatd.wire``) go in through
+``ClientState.apply``; structured display records come out.  Nothing here
+draws, reads a socket or looks at a terminal, so the same state drives the
+full-screen view and the plain line mode, and is tested with plain lists.
+
+Theory of operation
+-------------------
+The login goes NEED_NICK -> LOGGING_IN -> IN.  ``OK NICK`` ends the login; a
+``bad-nick`` or ``nick-taken`` refusal while logging in sends it back to
+NEED_NICK with ``login_error`` set, in words, for the prompt to show.  After a
+lost connection the client logs in again under the same nick by itself
+(``auto_login``): the chat view stays and only a refusal brings the prompt
+back.
+
+The transcript is bounded (``max_lines``) so a long-running client uses
+bounded memory; every line carries a sequence number so the view can stay
+anchored on a line while older ones fall off the front.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from chatd import wire
+from chatd.errors import ErrorCode
+
+MAX_LINES = 10_000
+
+
+class Kind(enum.Enum):
+    """What a display line is, which decides how it looks."""
+
+    SAY = "say"            # someone (maybe me) spoke to the room
+    TELL_IN = "tell-in"    # someone spoke privately to me
+    TELL_OUT = "tell-out"  # I spoke privately to someone
+    WALL = "wall"          # an alert to everyone
+    JOIN = "join"
+    PART = "part"
+    RENAME = "rename"
+    INFO = "info"          # the client or server telling the user something
+    ERROR = "error"        # a refusal or a failure, in plain words
+
+
+QUIET_KINDS = frozenset({Kind.JOIN, Kind.PART, Kind.RENAME})
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of the transcript, as data: the view decides how it looks."""
+
+    seq: int
+    when: float
+    kind: Kind
+    text: str
+    nick: str | None = None   # the speaker; for TELL_OUT the recipient
+    own: bool = False         # I sent it
+    mention: bool = False     # it names me (and is not mine)
+
+    @property
+    def alerts(self) -> bool:
+        """Whether this line deserves the terminal bell."""
+        return self.mention or self.kind in (Kind.TELL_IN, Kind.WALL)
+
+
+class Phase(enum.Enum):
+    """Where the login stands."""
+
+    NEED_NICK = "need-nick"
+    LOGGING_IN = "logging-in"
+    IN = "in"
+
+
+class Link(enum.Enum):
+    """Where the connection stands, for the status bar."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "connection lost"
+    CLOSED = "closed"
+
+
+def error_words(code: str, text: str, nick: str | None = None) -> str:
+    """A server refusal as a sentence for the user, never as protocol.
+
+    The server's text names protocol verbs (``NICK <name>``, ``HELP``); the
+    user types slash commands, so the wording is the client's own.
+    """
+    match code:
+        case ErrorCode.BAD_NICK:
+            name = f"“{nick}”" if nick else "That"
+            return f"{name} cannot be used as a nick: {wire.NICK_RULES}."
+        case ErrorCode.NICK_TAKEN:
+            name = nick or "That nick"
+            return f"{name} is already taken; please choose another nick."
+        case ErrorCode.NO_SUCH_USER:
+            return _sentence(text)
+        case ErrorCode.NEED_NICK:
+            return "You are not logged in yet."
+        case ErrorCode.MISSING_ARGUMENT:
+            return f"Something is missing: {_commands_in_words(text)}."
+        case ErrorCode.LINE_TOO_LONG:
+            return "That line is too long for the server; it was not sent."
+        case ErrorCode.BAD_ENCODING:
+            return "The server could not read that line (it was not UTF-8)."
+        case ErrorCode.FLOOD:
+            return "You are sending too fast; the server dropped that line. Slow down a little."
+        case ErrorCode.NOT_PERMITTED:
+            return f"Not allowed: {_commands_in_words(text)}."
+        case ErrorCode.UNKNOWN_COMMAND:
+            return "The server did not understand that command."
+        case _:
+            return f"The server refused that: {_commands_in_words(text)}."
+
+
+_PROTOCOL_WORDS = (
+    ("OPER <password>", "/oper PASSWORD"),
+    ("NICK <name>", "/nick NAME"),
+    ("WALL", "/wall"),
+    ("HELP", "/help"),
+)
+
+
+def _commands_in_words(text: str) -> str:
+    for verb, command in _PROTOCOL_WORDS:
+        text = text.replace(verb, command)
+    return text.rstrip(".")
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip(".")
+    return (text[:1].upper() + text[1:] + ".") if text else "The server refused that."
+
+
+def mentions(text: str, nick: str) -> bool:
+    """Whether ``text`` names ``nick`` as a whole word, ignoring case."""
+    pattern = r"(?<![A-Za-z0-9_-])" + re.escape(nick) + r"(?![A-Za-z0-9_-])"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+class ClientState:
+    """The session as the user sees it; fed by ``apply`` and a few notes."""
+
+    def __init__(self, server: str, *, nick: str | None = None,
+                 max_lines: int = MAX_LINES, clock: Callable[[], float] = time.time) -> None:
+        self.server = server
+        self.nick: str | None = None
+        self.wanted_nick = nick
+        self.phase = Phase.NEED_NICK
+        # A nick given up front (--nick) logs in without asking.
+        self.auto_login = nick is not None
+        self.login_error: str | None = None
+        self.link = Link.CONNECTING
+        self.link_detail = ""
+        self.server_version = ""
+        self.is_oper = False
+        self.quitting = False
+        self.members: dict[str, str] = {}
+        self.lines: deque[Line] = deque(maxlen=max_lines)
+        self._clock = clock
+        self._seq = 0
+        self._who: list[str] | None = None
+
+    # --- queries the view uses ---
+
+    @property
+    def logged_in(self) -> bool:
+        return self.phase is Phase.IN
+
+    @property
+    def show_login(self) -> bool:
+        """Whether the user must be asked for a nick (the login view)."""
+        return self.phase is not Phase.IN and not self.auto_login
+
+    def sorted_members(self) -> list[str]:
+        return sorted(self.members.values(), key=str.casefold)
+
+    def is_me(self, nick: str | None) -> bool:
+        return nick is not None and self.nick is not None and \
+            wire.nick_key(nick) == wire.nick_key(self.nick)
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest line (0 when none yet)."""
+        return self._seq
+
+    # --- the transcript ---
+
+    def add(self, kind: Kind, text: str, *, nick: str | None = None,
+            own: bool = False, mention: bool = False) -> Line:
+        """Append one line; the oldest falls off beyond ``max_lines``."""
+        self._seq += 1
+        line = Line(self._seq, self._clock(), kind, text, nick, own, mention)
+        self.lines.append(line)
+        return line
+
+    def note(self, text: str) -> Line:
+        """A line from the client itself."""
+        return self.add(Kind.INFO, text)
+
+    def problem(self, text: str) -> Line:
+        return self.add(Kind.ERROR, text)
+
+    def clear(self) -> None:
+        """Forget the transcript (``/clear``); sequence numbers go on."""
+        self.lines.clear()
+
+    # --- login and connection ---
+
+    def start_login(self, nick: str, *, auto: bool = False) -> None:
+        """A NICK is on its way for logging in."""
+        self.wanted_nick = nick
+        self.phase = Phase.LOGGING_IN
+        self.auto_login = auto
+
+    def connected(self) -> list[Line]:
+        self.link = Link.CONNECTED
+        self.link_detail = ""
+        self.phase = Phase.NEED_NICK
+        self.members.clear()
+        self._who = None
+        return []
+
+    def connection_lost(self, reason: str) -> list[Line]:
+        """The socket is gone; the next connection starts a fresh login."""
+        was_in = self.phase is Phase.IN
+        self.link = Link.CLOSED if self.quitting else Link.LOST
+        self.link_detail = ""
+        self.phase = Phase.NEED_NICK
+        self.auto_login = was_in or self.auto_login
+        self.is_oper = False
+        self.members.clear()
+        if self.quitting:
+            return []
+        return [self.problem(f"Lost the connection to {self.server} ({reason}).")]
+
+    def retrying(self, delay: float, attempt: int, failure: str | None = None) -> list[Line]:
+        """A reconnect is scheduled in ``delay`` seconds."""
+        self.link = Link.LOST
+        self.link_detail = f"reconnecting in {delay:.0f}s" if delay >= 1 else "reconnecting"
+        if failure is None:
+            return [self.note(f"Reconnecting in {delay:.1f} s…")]
+        return [self.note(f"Reconnect attempt {attempt} failed ({failure}); "
+                          f"trying again in {delay:.1f} s…")]
+
+    # --- server messages ---
+
+    def apply(self, message: wire.ServerMessage) -> list[Line]:
+        """Update from one server message; the lines it adds, in order."""
+        handler = getattr(self, "_on_" + type(message).__name__.lower())
+        result: list[Line] = handler(message)
+        return result
+
+    def _on_hello(self, message: wire.Hello) -> list[Line]:
+        self.server_version = message.version
+        return [self.note(f"Connected to {self.server} ({message.version}).")]
+
+    def _on_ok(self, message: wire.Ok) -> list[Line]:
+        match message.command:
+            case "NICK":
+                new = message.args or self.wanted_nick
+                if self.phase is not Phase.IN:
+                    self.phase = Phase.IN
+                    self.login_error = None
+                self.nick = new
+                self.wanted_nick = new
+                return []
+            case "WHO":
+                nicks = self._who or []
+                self._who = None
+                self.members = {wire.nick_key(n): n for n in nicks}
+                return [self.note(f"In the room ({len(nicks)}): {', '.join(self.sorted_members())}")]
+            case "OPER":
+                self.is_oper = True
+                return [self.note("You are now an operator.")]
+            case _:
+                return []
+
+    def _on_error(self, message: wire.Error) -> list[Line]:
+        refused_login = self.phase is Phase.LOGGING_IN and message.code in (
+            ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN)
+        words = error_words(message.code, message.text, self.wanted_nick
+                            if message.code in (ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN) else None)
+        if refused_login:
+            self.phase = Phase.NEED_NICK
+            self.auto_login = False
+            self.login_error = words
+        return [self.problem(words)]
+
+    def _on_joined(self, message: wire.Joined) -> list[Line]:
+        self.members[wire.nick_key(message.nick)] = message.nick
+        if self.is_me(message.nick):
+            return [self.add(Kind.JOIN, f"You joined the room as {message.nick}.",
+                             nick=message.nick, own=True)]
+        return [self.add(Kind.JOIN, f"{message.nick} joined.", nick=message.nick)]
+
+    def _on_parted(self, message: wire.Parted) -> list[Line]:
+        self.members.pop(wire.nick_key(message.nick), None)
+        reason = f" ({message.reason})" if message.reason else ""
+        return [self.add(Kind.PART, f"{message.nick} left{reason}.", nick=message.nick)]
+
+    def _on_renamed(self, message: wire.Renamed) -> list[Line]:
+        self.members.pop(wire.nick_key(message.old), None)
+        self.members[wire.nick_key(message.new)] = message.new
+        if self.is_me(message.new) or self.is_me(message.old):
+            self.nick = message.new
+            return [self.add(Kind.RENAME, f"You are now known as {message.new}.",
+                             nick=message.new, own=True)]
+        return [self.add(Kind.RENAME, f"{message.old} is now known as {message.new}.",
+                         nick=message.new)]
+
+    def _on_said(self, message: wire.Said) -> list[Line]:
+        own = self.is_me(message.nick)
+        mention = not own and self.nick is not None and mentions(message.text, self.nick)
+        return [self.add(Kind.SAY, message.text, nick=message.nick, own=own, mention=mention)]
+
+    def _on_walled(self, message: wire.Walled) -> list[Line]:
+        sender = None if message.nick == wire.SERVER_NICK else message.nick
+        return [self.add(Kind.WALL, message.text, nick=sender, own=self.is_me(sender))]
+
+    def _on_told(self, message: wire.Told) -> list[Line]:
+        return [self.add(Kind.TELL_IN, message.text, nick=message.nick)]
+
+    def _on_users(self, message: wire.Users) -> list[Line]:
+        self._who = (self._who or []) + list(message.nicks)
+        return []
+
+    def _on_pong(self, message: wire.Pong) -> list[Line]:
+        return [self.note("The server answered the ping.")]
+
+    def _on_bye(self, message: wire.Bye) -> list[Line]:
+        if self.quitting:
+            return [self.note(f"Disconnected: {message.reason}.")]
+        return [self.problem(f"The server closed the connection: {message.reason}.")]
+
+    def _on_helpline(self, message: wire.HelpLine) -> list[Line]:
+        return [self.note(message.text)]
+
+    def _on_unknown(self, message: wire.Unknown) -> list[Line]:
+        return [self.note(f"The server said: {message.line}")]
+
+    # --- what I send that the server does not echo ---
+
+    def told(self, nick: str, text: str) -> list[Line]:
+        """I sent a private message; the server only answers ``OK TELL``."""
+        return [self.add(Kind.TELL_OUT, text, nick=nick, own=True)]
+
+
+def transcript_texts(lines: Iterable[Line]) -> list[str]:
+    """The bare texts of some lines (handy for tests and logs)."""
+    return [line.text for line in lines]
