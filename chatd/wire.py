@@ -134,6 +134,11 @@ class Message:
             elif kind == WORDS:
                 for word in value:
                     _check_word(word, field.name)
+            elif kind == OPT_TEXT and value is not None and not value.strip():
+                # Blank optional text is no text: it would not survive a
+                # round trip ("PING " parses as PING), and a blank QUIT
+                # reason cannot become the required text of BYE.
+                object.__setattr__(self, field.name, None)
             else:
                 _check_text(value, field.name, required=kind == TEXT)
 
@@ -416,7 +421,8 @@ def _split_fields(rest: str, shape: tuple[str, ...]) -> Iterator[str | tuple[str
             rest = " " + rest if _ else ""
             yield word
         elif kind == WORDS:
-            yield tuple(rest.split())
+            # Split on spaces only, as WORD does: a word may hold a TAB.
+            yield tuple(word for word in rest.split(" ") if word)
             rest = ""
         else:
             text = rest[1:] if rest.startswith(" ") else rest
@@ -459,7 +465,13 @@ def parse_client_line(raw: bytes) -> ClientMessage | None:
 def parse_server_line(raw: bytes | str) -> ServerMessage | None:
     """Parse one line a server sent; None for a blank line, ``Unknown`` for the
     unexpected, so that a client survives a newer or odd server."""
-    text = decode_line(raw) if isinstance(raw, bytes) else clean_text(raw.rstrip("\r\n"))
+    if isinstance(raw, bytes):
+        try:
+            text = decode_line(raw)
+        except ChatError:
+            return Unknown(clean_text(raw.rstrip(b"\r").decode("utf-8", "replace")))
+    else:
+        text = clean_text(raw.rstrip("\r\n"))
     if not text.strip():
         return None
     try:

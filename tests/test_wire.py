@@ -1,0 +1,613 @@
+"""The protocol-v1 grammar: client lines in, messages out; messages in, bytes out."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatd import wire
+from chatd.errors import ChatError, ErrorCode
+
+# Every client-line case runs twice, h11-style: as an LF client sends it and
+# with the trailing CR a CRLF client leaves behind once the LF is split off.
+ENDINGS = [pytest.param(b"", id="lf"), pytest.param(b"\r", id="crlf")]
+
+
+def parse(raw: bytes) -> wire.ClientMessage | None:
+    """``parse_client_line`` under a shorter name."""
+    return wire.parse_client_line(raw)
+
+
+def refusal(raw: bytes) -> ErrorCode:
+    """The error code ``parse_client_line`` refuses ``raw`` with."""
+    with pytest.raises(ChatError) as info:
+        wire.parse_client_line(raw)
+    return info.value.code
+
+
+# --- client lines -------------------------------------------------------------
+
+VALID_CLIENT_LINES = [
+    # NICK: one token; spaces around it are separators.
+    (b"NICK ann", wire.Nick("ann")),
+    (b"nick ann", wire.Nick("ann")),
+    (b"NiCk ann", wire.Nick("ann")),
+    (b"NICK   ann  ", wire.Nick("ann")),
+    (b"  NICK ann", wire.Nick("ann")),
+    (b"NICK A", wire.Nick("A")),
+    (b"NICK a-b_C9", wire.Nick("a-b_C9")),
+    (b"NICK " + b"a" * 20, wire.Nick("a" * 20)),
+    # SAY: exactly one space before the text; the rest is kept as sent.
+    (b"SAY hi", wire.Say("hi")),
+    (b"say hi", wire.Say("hi")),
+    (b"SAY hello there", wire.Say("hello there")),
+    (b"SAY  hi", wire.Say(" hi")),
+    (b"SAY hi  ", wire.Say("hi  ")),
+    (b"SAY \thi", wire.Say("\thi")),
+    (b"SAY a\tb", wire.Say("a\tb")),
+    (b"SAY NICK bob", wire.Say("NICK bob")),
+    ("SAY h\u00e9llo \u4e16\u754c".encode(), wire.Say("h\u00e9llo \u4e16\u754c")),
+    # WALL
+    (b"WALL fire drill", wire.Wall("fire drill")),
+    (b"wall fire", wire.Wall("fire")),
+    # TELL: a word, then the text after exactly one space.
+    (b"TELL bob hi", wire.Tell("bob", "hi")),
+    (b"tell bob hi there", wire.Tell("bob", "hi there")),
+    (b"TELL  bob  hi", wire.Tell("bob", " hi")),
+    (b"TELL Bob hi", wire.Tell("Bob", "hi")),
+    # WHO and HELP take nothing; anything after them is ignored.
+    (b"WHO", wire.Who()),
+    (b"who", wire.Who()),
+    (b"WHO is there", wire.Who()),
+    (b"HELP", wire.Help()),
+    (b"help me", wire.Help()),
+    # OPER: the password is text, spaces kept.
+    (b"OPER secret", wire.Oper("secret")),
+    (b"oper two words", wire.Oper("two words")),
+    # PING and QUIT: optional text.
+    (b"PING", wire.Ping()),
+    (b"ping", wire.Ping()),
+    (b"PING ", wire.Ping()),
+    (b"PING abc", wire.Ping("abc")),
+    (b"PING a b", wire.Ping("a b")),
+    (b"QUIT", wire.Quit()),
+    (b"quit", wire.Quit()),
+    (b"QUIT gone fishing", wire.Quit("gone fishing")),
+]
+
+
+class TestParseClientLine:
+    """Every client verb parses to its message."""
+
+    @pytest.mark.parametrize("ending", ENDINGS)
+    @pytest.mark.parametrize(("raw", "expected"), VALID_CLIENT_LINES)
+    def test_parses_valid_line(self, raw: bytes, expected: wire.Message, ending: bytes) -> None:
+        """A valid client line, LF- or CRLF-terminated, parses to the expected message."""
+        assert parse(raw + ending) == expected
+
+    @pytest.mark.parametrize("ending", ENDINGS)
+    @pytest.mark.parametrize("raw", [b"", b" ", b"   ", b"\t", b" \t ", b"\x1b", b"\x00\x07"])
+    def test_blank_line_is_none(self, raw: bytes, ending: bytes) -> None:
+        """A line of nothing but spaces, tabs or controls is ignored (None)."""
+        assert parse(raw + ending) is None
+
+    def test_crlf_and_lf_lines_are_equal(self) -> None:
+        """A line with its CR left on parses exactly like the same line without it."""
+        assert parse(b"SAY hi\r") == parse(b"SAY hi") == wire.Say("hi")
+
+    def test_only_one_trailing_cr_is_a_line_end(self) -> None:
+        """A second CR is a control character and is cleaned away, not kept in the text."""
+        assert parse(b"SAY hi\r\r") == wire.Say("hi")
+
+    def test_quit_with_blank_reason_has_no_reason(self) -> None:
+        """A QUIT whose reason is only spaces has no reason, like a bare QUIT."""
+        assert parse(b"QUIT   ") == wire.Quit()
+        assert parse(b"QUIT \t") == wire.Quit()
+
+
+REFUSED_CLIENT_LINES = [
+    # Missing arguments.
+    (b"NICK", ErrorCode.MISSING_ARGUMENT),
+    (b"NICK ", ErrorCode.MISSING_ARGUMENT),
+    (b"NICK    ", ErrorCode.MISSING_ARGUMENT),
+    (b"SAY", ErrorCode.MISSING_ARGUMENT),
+    (b"SAY ", ErrorCode.MISSING_ARGUMENT),
+    (b"SAY    ", ErrorCode.MISSING_ARGUMENT),
+    (b"SAY \x1b", ErrorCode.MISSING_ARGUMENT),
+    (b"WALL", ErrorCode.MISSING_ARGUMENT),
+    (b"WALL  ", ErrorCode.MISSING_ARGUMENT),
+    (b"TELL", ErrorCode.MISSING_ARGUMENT),
+    (b"TELL bob", ErrorCode.MISSING_ARGUMENT),
+    (b"TELL bob ", ErrorCode.MISSING_ARGUMENT),
+    (b"TELL bob   ", ErrorCode.MISSING_ARGUMENT),
+    (b"OPER", ErrorCode.MISSING_ARGUMENT),
+    (b"OPER  ", ErrorCode.MISSING_ARGUMENT),
+    # Bad nicks: the whole rest of the line is the nick.
+    (b"NICK ann smith", ErrorCode.BAD_NICK),
+    (b"NICK 1ann", ErrorCode.BAD_NICK),
+    (b"NICK _ann", ErrorCode.BAD_NICK),
+    (b"NICK -ann", ErrorCode.BAD_NICK),
+    (b"NICK ann!", ErrorCode.BAD_NICK),
+    (b"NICK ann.b", ErrorCode.BAD_NICK),
+    (b"NICK ann\t", ErrorCode.BAD_NICK),
+    (b"NICK " + b"a" * 21, ErrorCode.BAD_NICK),
+    ("NICK \u00e9mile".encode(), ErrorCode.BAD_NICK),
+    ("NICK \uff41nn".encode(), ErrorCode.BAD_NICK),
+    (b"NICK *", ErrorCode.BAD_NICK),
+    # Unknown commands, including server verbs and a tab instead of a space.
+    (b"FOO", ErrorCode.UNKNOWN_COMMAND),
+    (b"FOO bar", ErrorCode.UNKNOWN_COMMAND),
+    (b"JOIN ann", ErrorCode.UNKNOWN_COMMAND),
+    (b"PRIVMSG #chan :hi", ErrorCode.UNKNOWN_COMMAND),
+    (b"SAYhi", ErrorCode.UNKNOWN_COMMAND),
+    (b"SAY\thi", ErrorCode.UNKNOWN_COMMAND),
+    (b"/quit", ErrorCode.UNKNOWN_COMMAND),
+    # Invalid UTF-8.
+    (b"SAY \xc3\x28", ErrorCode.BAD_ENCODING),
+    (b"SAY \x80", ErrorCode.BAD_ENCODING),
+    (b"SAY \xc0\xaf", ErrorCode.BAD_ENCODING),
+    (b"SAY \xed\xa0\x80", ErrorCode.BAD_ENCODING),
+    (b"SAY \xe2\x82", ErrorCode.BAD_ENCODING),
+    (b"\xfe", ErrorCode.BAD_ENCODING),
+    (b"NICK \xc3", ErrorCode.BAD_ENCODING),
+]
+
+
+class TestParseClientLineErrors:
+    """Lines the server refuses carry the protocol's error code."""
+
+    @pytest.mark.parametrize("ending", ENDINGS)
+    @pytest.mark.parametrize(("raw", "code"), REFUSED_CLIENT_LINES)
+    def test_refuses_line_with_code(self, raw: bytes, code: ErrorCode, ending: bytes) -> None:
+        """An invalid client line, LF- or CRLF-terminated, raises ChatError with its code."""
+        assert refusal(raw + ending) == code
+
+    def test_unknown_command_names_the_verb(self) -> None:
+        """The unknown-command text names what was sent and points at HELP."""
+        with pytest.raises(ChatError) as info:
+            parse(b"FROB x")
+        assert "FROB" in info.value.text and "HELP" in info.value.text
+
+    def test_unknown_command_text_is_bounded(self) -> None:
+        """A huge unknown verb is cut short in the error text."""
+        with pytest.raises(ChatError) as info:
+            parse(b"X" * 1000)
+        assert len(info.value.text) < 100
+
+    def test_bad_nick_explains_the_rules(self) -> None:
+        """The bad-nick text says what a nick may be."""
+        with pytest.raises(ChatError) as info:
+            parse(b"NICK 9lives")
+        assert wire.NICK_RULES in info.value.text
+
+
+HYGIENE_CASES = [
+    # ESC and the rest of C0 (but TAB), DEL and C1 disappear; what followed
+    # an ESC stays as harmless text.
+    (b"SAY \x1b[31mred\x1b[0m", wire.Say("[31mred[0m")),
+    (b"SAY a\x1b]0;title\x07b", wire.Say("a]0;titleb")),
+    (b"SAY a\x00b\x01c\x08d", wire.Say("abcd")),
+    (b"SAY a\x0bb\x0cc\x1fd", wire.Say("abcd")),
+    (b"SAY a\x7fb", wire.Say("ab")),
+    (b"SAY a\rb", wire.Say("ab")),
+    (b"SAY a\tb", wire.Say("a\tb")),
+    ("SAY a\x85b\x9bc\x9fd\x80e".encode(), wire.Say("abcde")),
+    ("SAY a\u00a0b".encode(), wire.Say("a\u00a0b")),
+    (b"S\x1bAY hi", wire.Say("hi")),
+    (b"NICK an\x07n", wire.Nick("ann")),
+    # Telnet IAC sequences: 2-byte commands, IAC IAC, option negotiation,
+    # subnegotiation (terminated or running to the end), a lone final IAC.
+    (b"SAY a\xff\xf1b", wire.Say("ab")),
+    (b"SAY a\xff\xffb", wire.Say("ab")),
+    (b"SAY a\xff\xfb\x01b", wire.Say("ab")),
+    (b"SAY a\xff\xfd\x03b", wire.Say("ab")),
+    (b"SAY a\xff\xfc\x22b", wire.Say("ab")),
+    (b"SAY a\xff\xfe\x18b", wire.Say("ab")),
+    (b"SAY a\xff\xfa\x18\x01\xff\xf0b", wire.Say("ab")),
+    (b"SAY a\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0b", wire.Say("ab")),
+    (b"SAY ab\xff\xfa\x18\x00xterm", wire.Say("ab")),
+    (b"SAY ab\xff", wire.Say("ab")),
+    (b"\xff\xfd\x03\xff\xfb\x18SAY hi", wire.Say("hi")),
+    (b"SAY a\xff\xf4\xff\xfdb", wire.Say("a")),
+]
+
+
+class TestTextHygiene:
+    """Controls and telnet sequences never reach another user's terminal."""
+
+    @pytest.mark.parametrize("ending", ENDINGS)
+    @pytest.mark.parametrize(("raw", "expected"), HYGIENE_CASES)
+    def test_strips_controls_and_telnet(self, raw: bytes, expected: wire.Message,
+                                        ending: bytes) -> None:
+        """Controls, ESC, DEL, C1 and IAC sequences are removed before the line is parsed."""
+        assert parse(raw + ending) == expected
+
+    @pytest.mark.parametrize(("raw", "expected"), [
+        (b"plain", b"plain"),
+        (b"a\xff\xffb", b"ab"),
+        (b"a\xff\xfa\x18\x01\xff\xf0b", b"ab"),
+        (b"a\xff\xfb\x01b", b"ab"),
+        (b"a\xff", b"a"),
+        (b"\xff\xfa\x18", b""),
+    ])
+    def test_strip_telnet(self, raw: bytes, expected: bytes) -> None:
+        """strip_telnet removes IAC sequences and nothing else."""
+        assert wire.strip_telnet(raw) == expected
+
+    def test_clean_text_keeps_tab_and_printables(self) -> None:
+        """clean_text keeps TAB, spaces and every printable character."""
+        text = "a\tb c \u00e9\u00ff\u4e16\U0001f600"
+        assert wire.clean_text(text) == text
+
+    def test_clean_text_removes_every_c0_but_tab_del_and_c1(self) -> None:
+        """clean_text removes all 65 C0 (but TAB), DEL and C1 code points."""
+        controls = "".join(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)] if c != 9)
+        assert len(controls) == 64
+        assert wire.clean_text("x" + controls + "\ty") == "x\ty"
+
+    def test_decode_line_drops_one_trailing_cr(self) -> None:
+        """decode_line treats a trailing CR as part of the line end."""
+        assert wire.decode_line(b"hi\r") == "hi"
+
+    def test_decode_line_refuses_bad_utf8(self) -> None:
+        """decode_line raises bad-encoding for bytes that are not UTF-8."""
+        with pytest.raises(ChatError) as info:
+            wire.decode_line(b"\xc3(")
+        assert info.value.code == ErrorCode.BAD_ENCODING
+
+
+class TestNicks:
+    """Nick rules and identity."""
+
+    @pytest.mark.parametrize("name", ["a", "Z", "ann", "a1", "a-", "a_", "A" * 20, "x-_-9"])
+    def test_valid_nick(self, name: str) -> None:
+        """Letters, digits, '_' and '-' after a leading letter, up to 20, are a nick."""
+        assert wire.is_valid_nick(name)
+
+    @pytest.mark.parametrize("name", ["", "1a", "_a", "-a", "a b", "a" * 21, "a\n", "\u00e9",
+                                      "a.b", "*", "a\t"])
+    def test_invalid_nick(self, name: str) -> None:
+        """Anything else is not a nick."""
+        assert not wire.is_valid_nick(name)
+
+    def test_nick_key_ignores_case(self) -> None:
+        """Nicks differing only in case have the same key."""
+        assert wire.nick_key("Ann") == wire.nick_key("aNN")
+
+
+# --- server messages ----------------------------------------------------------
+
+SERVER_FORMATS = [
+    (wire.Hello("chatd/1.0.0", "welcome here"), b"HELLO chatd/1.0.0 welcome here\r\n"),
+    (wire.Hello("chatd/1.0.0"), b"HELLO chatd/1.0.0\r\n"),
+    (wire.Ok("NICK", "ann"), b"OK NICK ann\r\n"),
+    (wire.Ok("WHO", "3"), b"OK WHO 3\r\n"),
+    (wire.Ok("HELP"), b"OK HELP\r\n"),
+    (wire.Ok("OPER"), b"OK OPER\r\n"),
+    (wire.Error(ErrorCode.BAD_NICK, "no good"), b"ERR bad-nick no good\r\n"),
+    (wire.Error(ErrorCode.LINE_TOO_LONG, "too long"), b"ERR line-too-long too long\r\n"),
+    (wire.Error("flood", "slow down"), b"ERR flood slow down\r\n"),
+    (wire.Joined("ann"), b"JOIN ann\r\n"),
+    (wire.Parted("ann", "connection lost"), b"PART ann connection lost\r\n"),
+    (wire.Parted("ann"), b"PART ann\r\n"),
+    (wire.Renamed("ann", "Ann"), b"RENAME ann Ann\r\n"),
+    (wire.Said("ann", "hi  there"), b"SAY ann hi  there\r\n"),
+    (wire.Said("ann", " lead"), b"SAY ann  lead\r\n"),
+    (wire.Walled("*", "server shutting down"), b"WALL * server shutting down\r\n"),
+    (wire.Told("bob", "psst"), b"TELL bob psst\r\n"),
+    (wire.Users(("ann", "bob", "cy")), b"USERS ann bob cy\r\n"),
+    (wire.Users(()), b"USERS\r\n"),
+    (wire.Pong(), b"PONG\r\n"),
+    (wire.Pong("t 1"), b"PONG t 1\r\n"),
+    (wire.Bye("leaving"), b"BYE leaving\r\n"),
+    (wire.HelpLine("NICK <name>  log in"), b"HELP NICK <name>  log in\r\n"),
+    (wire.Said("\u00e9", "\u4e16"), "SAY \u00e9 \u4e16\r\n".encode()),
+    (wire.Unknown("FROB 1 2"), b"FROB 1 2\r\n"),
+]
+
+CLIENT_FORMATS = [
+    (wire.Nick("ann"), b"NICK ann\r\n"),
+    (wire.Say(" hi"), b"SAY  hi\r\n"),
+    (wire.Wall("alert"), b"WALL alert\r\n"),
+    (wire.Tell("bob", "hi there"), b"TELL bob hi there\r\n"),
+    (wire.Who(), b"WHO\r\n"),
+    (wire.Oper("pw"), b"OPER pw\r\n"),
+    (wire.Ping(), b"PING\r\n"),
+    (wire.Ping("x"), b"PING x\r\n"),
+    (wire.Quit(), b"QUIT\r\n"),
+    (wire.Quit("bye"), b"QUIT bye\r\n"),
+    (wire.Help(), b"HELP\r\n"),
+]
+
+
+class TestEncode:
+    """Every message has exactly one line on the wire, ending in CRLF."""
+
+    @pytest.mark.parametrize(("message", "expected"), SERVER_FORMATS)
+    def test_encodes_server_message(self, message: wire.Message, expected: bytes) -> None:
+        """A server message encodes to its UTF-8 line with CRLF."""
+        assert wire.encode(message) == expected
+
+    @pytest.mark.parametrize(("message", "expected"), CLIENT_FORMATS)
+    def test_encodes_client_message(self, message: wire.Message, expected: bytes) -> None:
+        """A client message encodes to its UTF-8 line with CRLF."""
+        assert wire.encode(message) == expected
+
+    def test_format_line_has_no_terminator(self) -> None:
+        """format_line gives the line without CRLF."""
+        assert wire.format_line(wire.Joined("ann")) == "JOIN ann"
+
+    def test_empty_optional_text_is_no_text(self) -> None:
+        """An empty optional text is the same message as none, so no trailing space is sent."""
+        assert wire.Ok("NICK", "") == wire.Ok("NICK")
+        assert wire.encode(wire.Ping("")) == b"PING\r\n"
+
+
+class TestMessageValidation:
+    """An invalid message cannot be built."""
+
+    @pytest.mark.parametrize("build", [
+        lambda: wire.Joined("a b"),
+        lambda: wire.Joined(""),
+        lambda: wire.Said("ann", "a\nb"),
+        lambda: wire.Said("ann", "a\rb"),
+        lambda: wire.Said("ann", "   "),
+        lambda: wire.Renamed("a", "b c"),
+        lambda: wire.Users(("a", "b c")),
+        lambda: wire.Users(("",)),
+        lambda: wire.Bye(""),
+        lambda: wire.Ok("NICK", "a\nb"),
+        lambda: wire.Error("bad-nick", ""),
+    ], ids=["join-space", "join-empty", "say-lf", "say-cr", "say-blank", "rename-space",
+            "users-space", "users-empty", "bye-empty", "ok-lf", "err-empty"])
+    def test_server_message_breaking_framing_is_refused(self, build) -> None:  # type: ignore[no-untyped-def]
+        """A server message whose fields would break the line framing raises ValueError."""
+        with pytest.raises(ValueError):
+            build()
+
+    @pytest.mark.parametrize(("build", "code"), [
+        (lambda: wire.Nick("9"), ErrorCode.BAD_NICK),
+        (lambda: wire.Nick(""), ErrorCode.MISSING_ARGUMENT),
+        (lambda: wire.Say(""), ErrorCode.MISSING_ARGUMENT),
+        (lambda: wire.Say("  "), ErrorCode.MISSING_ARGUMENT),
+        (lambda: wire.Tell("", "hi"), ErrorCode.MISSING_ARGUMENT),
+        (lambda: wire.Tell("bob", ""), ErrorCode.MISSING_ARGUMENT),
+        (lambda: wire.Wall(" "), ErrorCode.MISSING_ARGUMENT),
+        (lambda: wire.Oper(""), ErrorCode.MISSING_ARGUMENT),
+    ], ids=["nick-bad", "nick-empty", "say-empty", "say-blank", "tell-nick", "tell-text",
+            "wall-blank", "oper-empty"])
+    def test_client_message_is_checked_like_the_server(self, build, code: ErrorCode) -> None:  # type: ignore[no-untyped-def]
+        """An invalid client command raises the ChatError the server would answer with."""
+        with pytest.raises(ChatError) as info:
+            build()
+        assert info.value.code == code
+
+    def test_messages_are_frozen(self) -> None:
+        """A message cannot be changed once built."""
+        message = wire.Joined("ann")
+        with pytest.raises(AttributeError):
+            message.nick = "bob"  # type: ignore[misc]
+
+
+SERVER_LINES = [
+    (b"HELLO chatd/1.0.0 welcome; log in", wire.Hello("chatd/1.0.0", "welcome; log in")),
+    (b"HELLO chatd/2", wire.Hello("chatd/2")),
+    (b"OK NICK ann", wire.Ok("NICK", "ann")),
+    (b"OK WHO 12", wire.Ok("WHO", "12")),
+    (b"OK HELP", wire.Ok("HELP")),
+    (b"ERR nick-taken ann is already taken", wire.Error("nick-taken", "ann is already taken")),
+    (b"JOIN ann", wire.Joined("ann")),
+    (b"PART ann connection lost", wire.Parted("ann", "connection lost")),
+    (b"PART ann", wire.Parted("ann")),
+    (b"RENAME ann bob", wire.Renamed("ann", "bob")),
+    (b"SAY ann hello  world", wire.Said("ann", "hello  world")),
+    (b"WALL * server shutting down", wire.Walled("*", "server shutting down")),
+    (b"TELL bob psst", wire.Told("bob", "psst")),
+    (b"USERS ann bob cy", wire.Users(("ann", "bob", "cy"))),
+    (b"USERS", wire.Users(())),
+    (b"USERS a\tb  c", wire.Users(("a\tb", "c"))),
+    (b"PONG", wire.Pong()),
+    (b"PONG abc", wire.Pong("abc")),
+    (b"BYE server shutting down", wire.Bye("server shutting down")),
+    (b"HELP NICK <name>  log in", wire.HelpLine("NICK <name>  log in")),
+    (b"SAY ann \x1b[2Jgotcha", wire.Said("ann", "[2Jgotcha")),
+]
+
+
+class TestParseServerLine:
+    """A client reads every server verb, and survives anything else."""
+
+    @pytest.mark.parametrize("ending", [b"", b"\r"], ids=["bare", "cr"])
+    @pytest.mark.parametrize(("raw", "expected"), SERVER_LINES)
+    def test_parses_server_line(self, raw: bytes, expected: wire.Message, ending: bytes) -> None:
+        """Each server verb parses to its message, with or without the CR of CRLF."""
+        assert wire.parse_server_line(raw + ending) == expected
+
+    @pytest.mark.parametrize(("raw", "expected"), SERVER_LINES)
+    def test_parses_server_line_from_str(self, raw: bytes, expected: wire.Message) -> None:
+        """A str line with its CRLF still on parses like the bytes."""
+        assert wire.parse_server_line(raw.decode() + "\r\n") == expected
+
+    @pytest.mark.parametrize("raw", [b"", b"   ", b"\r", "  \r\n"])
+    def test_blank_server_line_is_none(self, raw: bytes | str) -> None:
+        """A blank server line is ignored (None)."""
+        assert wire.parse_server_line(raw) is None
+
+    @pytest.mark.parametrize("raw", [
+        "FROB 1 2", "say ann hi", "JOIN", "JOIN a b", "RENAME ann", "SAY ann", "SAY ann  ",
+        "ERR bad-nick", "BYE", "HELP", "OK", "TELL bob", "WALL *", "NICK ann", "12345",
+    ])
+    def test_unexpected_server_line_is_unknown(self, raw: str) -> None:
+        """A line no server message matches is kept as Unknown, not raised."""
+        assert wire.parse_server_line(raw.encode()) == wire.Unknown(raw)
+
+    def test_server_line_with_bad_utf8_is_unknown(self) -> None:
+        """A server line that is not UTF-8 is kept as Unknown, so the client survives it."""
+        message = wire.parse_server_line(b"SAY ann \xc3(")
+        assert isinstance(message, wire.Unknown)
+        assert message.line.startswith("SAY ann ")
+
+
+# --- USERS chunking -----------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Valid nicks, built directly (faster than from_regex).
+nicks = st.builds(str.__add__, st.sampled_from(_LETTERS),
+                  st.text(_LETTERS + "0123456789_-", max_size=wire.NICK_MAX - 1))
+
+
+
+def nicks_from(lines: list[bytes]) -> list[str]:
+    """The nicks carried by USERS lines, in order, checking each line's shape."""
+    nicks: list[str] = []
+    for line in lines:
+        assert line.startswith(b"USERS ") and line.endswith(b"\r\n"), line
+        message = wire.parse_server_line(line[:-2])
+        assert isinstance(message, wire.Users) and message.nicks, line
+        nicks.extend(message.nicks)
+    return nicks
+
+
+class TestUsersLines:
+    """The WHO reply is cut into lines within the line limit."""
+
+    def test_no_nicks_no_lines(self) -> None:
+        """An empty room gives no USERS line."""
+        assert wire.users_lines([], 1024) == []
+
+    def test_few_nicks_fit_one_line(self) -> None:
+        """Nicks that fit share one line, in order."""
+        assert wire.users_lines(["ann", "bob"], 1024) == [b"USERS ann bob\r\n"]
+
+    def test_line_exactly_at_limit_is_kept_whole(self) -> None:
+        """A line whose length with CRLF equals the limit is not cut."""
+        nicks = ["alice", "bobby", "carol", "david"]
+        whole = b"USERS alice bobby carol david\r\n"
+        assert wire.users_lines(nicks, len(whole)) == [whole]
+        assert wire.users_lines(nicks, len(whole) - 1) == [b"USERS alice bobby carol\r\n",
+                                                          b"USERS david\r\n"]
+
+    def test_many_nicks_are_chunked_within_limit_in_order(self) -> None:
+        """Hundreds of nicks come out over many lines, each within the limit, none lost."""
+        nicks = [f"user{i}" + "x" * (i % 13) for i in range(500)]
+        lines = wire.users_lines(nicks, 64)
+        assert len(lines) > 50
+        assert all(len(line) <= 64 for line in lines)
+        assert nicks_from(lines) == nicks
+
+    def test_twenty_char_nick_with_tiny_limit_gets_a_line(self) -> None:
+        """With a limit too small for any nick, every nick still goes out whole, one per line."""
+        nicks = ["a" * 20, "b", "c" * 20]
+        lines = wire.users_lines(nicks, 10)
+        assert lines == [b"USERS " + b"a" * 20 + b"\r\n", b"USERS b\r\n",
+                         b"USERS " + b"c" * 20 + b"\r\n"]
+
+    @settings(max_examples=150, deadline=None)
+    @given(names=st.lists(nicks, max_size=60), limit=st.integers(min_value=1, max_value=300))
+    def test_every_nick_present_and_lines_bounded(self, names: list[str], limit: int) -> None:
+        """For any nicks and limit, lines hold all nicks in order and exceed the limit only
+        when one 20-character nick could not fit otherwise."""
+        lines = wire.users_lines(names, limit)
+        assert nicks_from(lines) == names
+        bound = max(limit, len("USERS ") + wire.NICK_MAX + 2)
+        assert all(len(line) <= bound for line in lines)
+
+
+# --- properties -----------------------------------------------------------------
+
+# Text as a peer could send it once cleaned: no controls (but TAB), no
+# surrogates (not encodable), no line breaks.
+clean_chars = st.characters(blacklist_categories=("Cs", "Cc")) | st.just("\t")
+clean_text = st.text(clean_chars, max_size=30)
+words = st.text(clean_chars.filter(lambda c: c != " "), min_size=1, max_size=12)
+opt_text = st.none() | clean_text
+
+
+def built(cls: type[wire.Message], *fields: st.SearchStrategy[object]) -> st.SearchStrategy[wire.Message]:
+    """Messages of ``cls`` from the field strategies, keeping only those that validate."""
+    def build(values: tuple[object, ...]) -> wire.Message | None:
+        try:
+            return cls(*values)
+        except (ValueError, ChatError):
+            return None
+    return st.tuples(*fields).map(build).filter(lambda m: m is not None)  # type: ignore[return-value]
+
+
+client_messages = st.one_of(
+    built(wire.Nick, nicks),
+    built(wire.Say, clean_text),
+    built(wire.Wall, clean_text),
+    built(wire.Tell, words, clean_text),
+    st.just(wire.Who()),
+    built(wire.Oper, clean_text),
+    built(wire.Ping, opt_text),
+    built(wire.Quit, opt_text),
+    st.just(wire.Help()),
+)
+
+server_messages = st.one_of(
+    built(wire.Hello, words, opt_text),
+    built(wire.Ok, words, opt_text),
+    built(wire.Error, st.sampled_from(list(ErrorCode)) | words, clean_text),
+    built(wire.Joined, words),
+    built(wire.Parted, words, opt_text),
+    built(wire.Renamed, words, words),
+    built(wire.Said, words, clean_text),
+    built(wire.Walled, words, clean_text),
+    built(wire.Told, words, clean_text),
+    built(wire.Users, st.lists(words, max_size=5).map(tuple)),
+    built(wire.Pong, opt_text),
+    built(wire.Bye, clean_text),
+    built(wire.HelpLine, clean_text),
+)
+
+verbs = st.sampled_from([b"NICK ", b"SAY ", b"WALL ", b"TELL ", b"WHO", b"OPER ", b"PING ",
+                         b"QUIT ", b"HELP", b"say  ", b"tell bob ", b""])
+
+
+class TestProperties:
+    """Hypothesis properties of the grammar."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(message=client_messages)
+    def test_client_message_round_trips(self, message: wire.Message) -> None:
+        """A valid client message parses back to itself, with CRLF or LF stripped by the receiver."""
+        data = wire.encode(message)
+        assert wire.parse_client_line(data[:-2]) == message
+        assert wire.parse_client_line(data[:-1]) == message
+
+    @settings(max_examples=200, deadline=None)
+    @given(message=server_messages)
+    def test_server_message_round_trips(self, message: wire.Message) -> None:
+        """A valid server message parses back to itself, from bytes or from str."""
+        data = wire.encode(message)
+        assert wire.parse_server_line(data[:-2]) == message
+        assert wire.parse_server_line(data.decode()) == message
+
+    @settings(max_examples=300, deadline=None)
+    @given(raw=st.binary(max_size=60) | st.tuples(verbs, st.binary(max_size=40)).map(b"".join))
+    def test_client_parse_of_any_bytes_returns_or_raises_chat_error(self, raw: bytes) -> None:
+        """Any bytes give a client message or None, or raise ChatError; nothing else escapes."""
+        try:
+            result = wire.parse_client_line(raw)
+        except ChatError:
+            return
+        assert result is None or type(result) in wire.CLIENT_MESSAGES.values()
+
+    @settings(max_examples=300, deadline=None)
+    @given(raw=st.binary(max_size=60))
+    def test_server_parse_of_any_bytes_never_raises(self, raw: bytes) -> None:
+        """Any bytes from a server give a message, Unknown or None, never an exception."""
+        result = wire.parse_server_line(raw)
+        assert result is None or isinstance(result, wire.Message)
+
+    @settings(max_examples=300, deadline=None)
+    @given(text=st.text())
+    def test_clean_text_is_idempotent_and_leaves_no_controls(self, text: str) -> None:
+        """Cleaning twice changes nothing, and no C0 (but TAB), DEL or C1 character survives."""
+        once = wire.clean_text(text)
+        assert wire.clean_text(once) == once
+        assert all(c == "\t" or unicodedata.category(c) != "Cc" for c in once)
