@@ -166,6 +166,7 @@ class ClientState:
         self._clock = clock
         self._seq = 0
         self._who: list[str] | None = None
+        self._bye_seen = False
 
     # --- queries the view uses ---
 
@@ -225,6 +226,7 @@ class ClientState:
         self.phase = Phase.NEED_NICK
         self.members.clear()
         self._who = None
+        self._bye_seen = False
         return []
 
     def connection_lost(self, reason: str) -> list[Line]:
@@ -236,8 +238,8 @@ class ClientState:
         self.auto_login = was_in or self.auto_login
         self.is_oper = False
         self.members.clear()
-        if self.quitting:
-            return []
+        if self.quitting or self._bye_seen:
+            return []  # BYE already said why
         return [self.problem(f"Lost the connection to {self.server} ({reason}).")]
 
     def retrying(self, delay: float, attempt: int, failure: str | None = None) -> list[Line]:
@@ -335,6 +337,7 @@ class ClientState:
         return [self.note("The server answered the ping.")]
 
     def _on_bye(self, message: wire.Bye) -> list[Line]:
+        self._bye_seen = True
         if self.quitting:
             return [self.note(f"Disconnected: {message.reason}.")]
         return [self.problem(f"The server closed the connection: {message.reason}.")]
