@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,13 +58,18 @@ class RunningServer:
 
 
 def start_chatd(*args: str, listen: tuple[str, ...] = ("tcp:0:interface=127.0.0.1",),
-                env: dict[str, str] | None = None, timeout: float = 20.0) -> RunningServer:
+                env: dict[str, str] | None = None, timeout: float = 20.0,
+                command: list[str] | None = None, listeners: int | None = None) -> RunningServer:
     """Start ``chatd`` and wait for its ``listening on`` line(s).
 
     stderr goes to a file, not a pipe: a server blocked on a full log pipe
-    would look like a server bug.
+    would look like a server bug.  ``command`` replaces the ``chatd`` script
+    (e.g. ``[sys.executable, "-m", "chatd"]``); ``listeners`` is how many
+    ``listening on`` lines to wait for when not one per ``listen`` entry
+    (e.g. with ``--port``/``--host`` and no ``--listen``).
     """
-    command = chatd_command()
+    command = list(command) if command is not None else chatd_command()
+    expected = listeners if listeners is not None else max(len(listen), 1)
     for description in listen:
         command += ["--listen", description]
     command += list(args)
@@ -79,7 +85,7 @@ def start_chatd(*args: str, listen: tuple[str, ...] = ("tcp:0:interface=127.0.0.
     selector.register(process.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     pending = b""
-    while len(ports) < len(listen):
+    while len(ports) < expected:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not selector.select(remaining):
             process.kill()
@@ -158,3 +164,117 @@ class LineClient:
 
     def close(self) -> None:
         self.sock.close()
+
+    # --- additions for the e2e suites (all bounded by ``self.timeout``) ---
+
+    def read_lines(self, count: int) -> list[str]:
+        """The next ``count`` lines from the server."""
+        return [self.read_line() for _ in range(count)]
+
+    def sync(self, token: str = "sync") -> list[str]:
+        """Every line the server sent before answering ``PING token``.
+
+        The server handles one connection's lines in order and writes a
+        reply only after the broadcasts that connection was due, so this
+        is the way to say "and nothing else arrived" without sleeping.
+        """
+        self.send(f"PING {token}")
+        lines = self.read_until(f"PONG {token}")
+        assert lines[-1] == f"PONG {token}", lines
+        return lines[:-1]
+
+    def lines_until_eof(self) -> list[str]:
+        """Every remaining line until the server closes; each must end in CRLF."""
+        deadline = time.monotonic() + self.timeout
+        data = self._buffer
+        self._buffer = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no EOF within {self.timeout}s; got {data!r}")
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        assert not data or data.endswith(b"\r\n"), data
+        return [line.decode() for line in data.split(b"\r\n")[:-1]]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, *,
+               what: str = "the condition", interval: float = 0.01) -> None:
+    """Poll ``condition`` until it is true; fail after ``timeout`` seconds.
+
+    For what cannot be waited on with a socket (a log file, a process).
+    """
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    raise TimeoutError(f"{what} did not happen within {timeout}s")
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of a process, from ``/proc`` (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise LookupError(f"no VmRSS for {pid}")
+
+
+def wait_room_empty(host: str, port: int, timeout: float = 10.0) -> None:
+    """Wait until nobody is logged in, asking WHO from a fresh connection.
+
+    Closing a socket here does not mean the server has seen it close yet;
+    a test that reuses a server waits for this before the next one starts.
+    """
+    probe = LineClient(host, port, timeout=timeout)
+    try:
+        probe.read_line()
+        deadline = time.monotonic() + timeout
+        for attempt in range(100_000):
+            probe.send("WHO")
+            if probe.read_until("OK WHO")[-1] == "OK WHO 0":
+                return
+            if time.monotonic() >= deadline:
+                break
+        raise TimeoutError(f"the room was still not empty after {timeout}s")
+    finally:
+        probe.close()
+
+
+_STARTING_ON = re.compile(r"starting on (\d+)")
+
+
+def start_twistd(*args: str, timeout: float = 20.0) -> RunningServer:
+    """Run ``twistd -n chatd ARGS`` from the repository root (where the
+    plugin lives), logging to a file, and wait for its port.
+
+    twistd prints no ``listening on`` line; Twisted's own ``... starting on
+    PORT`` log line gives the port, so ``--port 0`` works.
+    """
+    twistd = Path(sys.executable).with_name("twistd")
+    log_file = tempfile.NamedTemporaryFile(prefix="twistd-", suffix=".log", delete=False)
+    log_file.close()
+    log_path = Path(log_file.name)
+    command = [str(twistd), "-n", "--pidfile=", f"--logfile={log_path}", "chatd", *args]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def port_or_exit() -> bool:
+        return bool(_STARTING_ON.search(log_path.read_text(errors="replace"))) or (
+            process.poll() is not None)
+
+    try:
+        wait_until(port_or_exit, timeout, what="twistd chatd listening")
+    except TimeoutError:
+        process.kill()
+        process.wait(5)
+        raise
+    match = _STARTING_ON.search(log_path.read_text(errors="replace"))
+    if match is None:
+        raise RuntimeError(f"twistd exited {process.returncode}: {log_path.read_text()}")
+    return RunningServer(process, "127.0.0.1", int(match.group(1)), log_path)
