@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from chatd import __version__
 
 DEFAULT_PORT = 8123
+# Twisted's default listen backlog is 50: a burst of connects past it waits
+# for SYN retransmits (a second or more each), so ask for more.
+BACKLOG = 1024
 OPER_PASSWORD_ENV = "CHATD_OPER_PASSWORD"
 
 
@@ -21,7 +24,7 @@ OPER_PASSWORD_ENV = "CHATD_OPER_PASSWORD"
 class Config:
     """The server's settings; defaults are what ``chatd`` alone gives."""
 
-    listen: tuple[str, ...] = (f"tcp:{DEFAULT_PORT}",)
+    listen: tuple[str, ...] = (f"tcp:{DEFAULT_PORT}:backlog={BACKLOG}",)
     max_line: int = 1024
     max_sendq: int = 256 * 1024
     max_recvq: int = 128 * 1024
@@ -32,6 +35,7 @@ class Config:
     limit_loopback: bool = False
     register_timeout: float = 120.0
     keepalive: bool = True
+    socket_sndbuf: int = 0  # 0 leaves the kernel's send-buffer autotuning on
     oper_password: str | None = None
     log_format: str = "text"
     log_messages: bool = False
@@ -113,6 +117,10 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     limits.add_argument("--register-timeout", type=_positive_float, default=120.0,
                         metavar="SECONDS",
                         help="close connections that have not sent NICK by then (default 120)")
+    limits.add_argument("--socket-sndbuf", type=_positive, default=0, metavar="BYTES",
+                        help="fix each connection's kernel send buffer (default: the kernel "
+                             "autotunes it, up to net.ipv4.tcp_wmem's maximum per stalled "
+                             "reader, before --max-sendq starts counting)")
     limits.add_argument("--no-keepalive", action="store_true",
                         help="do not probe idle connections with TCP keepalive")
     access = parser.add_argument_group("operators")
@@ -131,7 +139,7 @@ def _listen(args: argparse.Namespace) -> tuple[str, ...]:
     endpoints = list(args.listen)
     if not endpoints or args.port is not None or args.host is not None:
         port = DEFAULT_PORT if args.port is None else args.port
-        tcp = f"tcp:{port}"
+        tcp = f"tcp:{port}:backlog={BACKLOG}"
         if args.host:
             tcp += ":interface=" + args.host.replace(":", r"\:")
         endpoints.append(tcp)
@@ -168,6 +176,7 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         limit_loopback=args.limit_loopback,
         register_timeout=args.register_timeout,
         keepalive=not args.no_keepalive,
+        socket_sndbuf=args.socket_sndbuf,
         oper_password=_oper_password(args.oper_password_file,
                                      os.environ if environ is None else environ),
         log_format=args.log_format,

@@ -96,19 +96,21 @@ class ChatProtocol(LineReceiver):
         return f"{peer.host}:{peer.port}" if hasattr(peer, "port") else str(peer)
 
     def _tune_socket(self, config: Config) -> None:
-        """No Nagle delay (chat lines are small, latency is the product), and
-        keepalive probes so vanished peers leave the room."""
+        """No Nagle delay (chat lines are small, latency is the product),
+        keepalive probes so vanished peers leave the room, and optionally a
+        fixed kernel send buffer so a stalled reader holds little there."""
         transport = self.transport
         if hasattr(transport, "setTcpNoDelay"):
             transport.setTcpNoDelay(True)
-        if not config.keepalive or not hasattr(transport, "setTcpKeepAlive"):
-            return
-        transport.setTcpKeepAlive(True)
         try:
             handle = transport.getHandle()
-            handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
-            handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-            handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+            if config.socket_sndbuf:
+                handle.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_sndbuf)
+            if config.keepalive:
+                handle.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+                handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+                handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
         except (AttributeError, OSError):
             pass  # not a TCP socket underneath, or a platform without the knobs
 
@@ -116,6 +118,10 @@ class ChatProtocol(LineReceiver):
 
     def _write(self, data: bytes) -> None:
         """Write, and cut a reader that lets ``--max-sendq`` bytes pile up.
+
+        The queue is measured before writing: what Twisted still holds then
+        is what the kernel refused in earlier turns, whereas one turn's
+        coalesced output may be large for a reader that keeps up.
 
         The cut is ``abortConnection``: a graceful close would wait for the
         very buffer that is too big.  PART comes when the transport reports
@@ -125,11 +131,12 @@ class ChatProtocol(LineReceiver):
         if self._cut_reason is not None:
             return
         transport = self.transport
-        transport.write(data)
         if queued_bytes(transport) > self.factory.config.max_sendq:
             self._cut_reason = SENDQ_EXCEEDED
             log.info("cutting {nick}: {why}", nick=self.session.nick, why=SENDQ_EXCEEDED)
             transport.abortConnection()
+            return
+        transport.write(data)
 
     # --- input ---
 

@@ -57,7 +57,7 @@ class RunningServer:
         return self.process.returncode
 
 
-def start_chatd(*args: str, listen: tuple[str, ...] = ("tcp:0:interface=127.0.0.1",),
+def start_chatd(*args: str, listen: tuple[str, ...] = ("tcp:0:interface=127.0.0.1:backlog=1024",),
                 env: dict[str, str] | None = None, timeout: float = 20.0,
                 command: list[str] | None = None, listeners: int | None = None) -> RunningServer:
     """Start ``chatd`` and wait for its ``listening on`` line(s).

@@ -109,7 +109,9 @@ class TestSendQueue:
         factory = make_factory(replace(QUIET, max_sendq=1024))
         slow = logged_in(factory, "slow")
         talker = logged_in(factory, "talker")
-        talker.send("SAY " + "y" * 900, "SAY " + "y" * 900)
+        talker.send("SAY " + "y" * 900)
+        talker.send("SAY " + "y" * 900)
+        talker.send("SAY " + "y" * 900)
         assert slow.transport.aborted
         size = len(slow.transport.value())
         talker.send("SAY more")
