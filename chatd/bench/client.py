@@ -1,0 +1,218 @@
+"""One benchmark connection: log in, then count, check and time SAY lines.
+
+The receive path is the hot loop of the whole tool (at 1,000 clients every
+SAY is read 1,000 times), so it works on whole chunks: one regex ``findall``
+per chunk pulls the ``<sender><seq>`` token out of every SAY line, and the
+only per-line Python is the per-sender order check.  JOIN lines, the O(N^2)
+part of a login storm, are only counted, with ``bytes.count``.  The few lines
+before ``OK WHO`` are read one by one with prefix checks; ``chatd.wire``
+parses only the rare error line.
+
+Payload
+-------
+A SAY text is ``SSSSSQQQQQQQQQ T xxx...``: the sender id (5 digits) and its
+sequence number (9 digits) as one fixed-width token, so that comparing the
+bytes compares the numbers; then the send time ``T`` from
+``time.monotonic_ns()`` (CLOCK_MONOTONIC, the same clock in every process on
+the machine); then ``x`` up to ``payload_size`` bytes of text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from time import monotonic_ns
+from typing import TYPE_CHECKING, Final
+
+from chatd import wire
+
+if TYPE_CHECKING:
+    from chatd.bench.worker import Worker
+
+# Senders are numbered 0..99999 and count lines 0..999,999,999.
+MIN_PAYLOAD: Final = 40  # 14 + 1 + 19 (a 64-bit ns time) + 1 + at least 5 "x"
+_SAY: Final = re.compile(rb"SAY [^ ]+ (\d{14}) ")
+_SAY_TIMED: Final = re.compile(rb"SAY [^ ]+ (\d{14}) (\d+)")
+
+CONNECTING, GREETED, LOGGED_IN = 0, 1, 2
+
+
+def say_line(sender: int, seq: int, sent_ns: int, payload_size: int) -> bytes:
+    """The client line ``SAY <text>\\n`` whose text is ``payload_size`` bytes."""
+    return (b"SAY %05d%09d %d " % (sender, seq, sent_ns)).ljust(payload_size + 4, b"x") + b"\n"
+
+
+class LoginFailed(Exception):
+    """The server refused or dropped a login; the message says which."""
+
+
+class BenchClient(asyncio.Protocol):
+    """A connection's state and counters; ``Worker`` owns the aggregates."""
+
+    def __init__(self, worker: Worker, index: int, *, sender: int | None, probe: bool) -> None:
+        self.worker = worker
+        self.index = index
+        self.nick = worker.nick(index)
+        self.transport: asyncio.Transport | None = None
+        self.greeted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.tail = b""
+        self.state = CONNECTING
+        self.t_begin = monotonic_ns()
+        self.t_connected = 0
+        self.t_login = 0
+        # The room as this client knows it: OK WHO's count, then later JOINs.
+        self.who = 0
+        self.joins = 0
+        self.complete = False
+        # SAY lines: count, newest token per sender, lines out of order.
+        self.received = 0
+        self.reordered = 0
+        self.errors = 0
+        self.newest: dict[bytes, bytes] = {}
+        self.drained = False
+        self.probe = probe
+        # Sending (senders only).
+        self.sender = sender
+        self.own = b"%05d" % sender if sender is not None else b""
+        self.sent = 0
+
+    # --- asyncio.Protocol ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.t_connected = monotonic_ns()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self.greeted.done():
+            self.greeted.set_exception(LoginFailed(
+                f"server closed connection {self.nick} before HELLO" + (f": {exc}" if exc else "")))
+        self.worker.client_lost(self, exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tail:
+            data = self.tail + data
+        end = data.rfind(b"\n") + 1
+        self.tail = data[end:] if end < len(data) else b""
+        if not end:
+            return
+        start = 0
+        if self.state != LOGGED_IN:
+            start = self._login_lines(data, end)
+            if self.state != LOGGED_IN:
+                return
+        worker = self.worker
+        if not self.complete:
+            self.joins += data.count(b"\nJOIN ", start, end) + data.startswith(b"JOIN ", start)
+            if self.who + self.joins >= worker.n_total:
+                self.complete = True
+                worker.client_complete(self)
+        if worker.counting:
+            # ERR lines (a flood limit, say) are counted, not fatal.
+            self.errors += data.count(b"\nERR ", start, end) + data.startswith(b"ERR ", start)
+            self._says(data, start, end)
+
+    # --- before OK WHO ---
+
+    def _login_lines(self, data: bytes, end: int) -> int:
+        """Read lines one by one up to ``OK WHO``; where the rest begins."""
+        start = 0
+        while start < end and self.state != LOGGED_IN:
+            stop = data.index(b"\n", start) + 1
+            line = data[start:stop]
+            start = stop
+            if self.state == CONNECTING:
+                if not line.startswith(b"HELLO "):
+                    self._fail(f"expected HELLO, got {line[:80]!r}")
+                    return end
+                self.state = GREETED
+                self.transport.write(wire.encode(wire.Nick(self.nick)))  # type: ignore[union-attr]
+                self.greeted.set_result(None)
+            elif line.startswith(b"OK WHO "):
+                try:
+                    self.who = int(line[7:].split()[0])
+                except (ValueError, IndexError):
+                    self._fail(f"bad WHO count in {line[:80]!r}")
+                    return end
+                self.state = LOGGED_IN
+                self.t_login = monotonic_ns()
+                self.worker.client_logged_in(self)
+            elif line.startswith((b"ERR ", b"BYE ")):
+                self._fail(f"server answered {self.nick}'s login with: "
+                           f"{wire.format_line(wire.parse_server_line(line) or wire.Unknown(''))}")
+                return end
+            # OK NICK, JOIN (ours), USERS: nothing to learn.
+        return start
+
+    def _fail(self, why: str) -> None:
+        if not self.greeted.done():
+            self.greeted.set_exception(LoginFailed(why))
+        self.worker.fail(why)
+
+    # --- logged in: the hot path ---
+
+    def _says(self, data: bytes, start: int, end: int) -> None:
+        newest = self.newest
+        bad = 0
+        if self.probe:
+            found = _SAY_TIMED.findall(data, start, end)
+            if not found:
+                return
+            now = monotonic_ns()
+            latency = self.worker.latency
+            top = 0
+            for token, sent in found:
+                sender = token[:5]
+                if token > newest.get(sender, b""):
+                    newest[sender] = token
+                else:
+                    bad += 1
+                us = (now - int(sent)) // 1000
+                if us > top:
+                    top = us
+                shift = us.bit_length() - 10  # stats.bucket, inlined
+                if shift > 0:
+                    us = (us >> shift) << shift
+                latency[us] = latency.get(us, 0) + 1
+            if top > self.worker.latency_max:
+                self.worker.latency_max = top
+        else:
+            found = _SAY.findall(data, start, end)
+            if not found:
+                return
+            for token in found:
+                sender = token[:5]
+                if token > newest.get(sender, b""):
+                    newest[sender] = token
+                else:
+                    bad += 1
+        count = len(found)
+        self.received += count
+        self.reordered += bad
+        self.worker.delivered(self, count)
+        if self.sender is not None:
+            self.worker.echoed(self)
+
+    # --- sending ---
+
+    def unechoed(self) -> int:
+        """Own lines sent after the newest own line heard back."""
+        newest = self.newest.get(self.own)
+        return self.sent - (int(newest[5:]) + 1 if newest else 0)
+
+    def send(self, count: int, sent_ns: int | None = None, step_ns: int = 0) -> None:
+        """Send ``count`` lines in one write, stamped now or at planned times."""
+        transport = self.transport
+        if transport is None or count <= 0:
+            return
+        assert self.sender is not None
+        size = self.worker.payload_size
+        first = self.sent
+        if sent_ns is None:
+            now = monotonic_ns()
+            lines = [say_line(self.sender, seq, now, size) for seq in range(first, first + count)]
+        else:
+            lines = [say_line(self.sender, seq, sent_ns + i * step_ns, size)
+                     for i, seq in enumerate(range(first, first + count))]
+        transport.write(b"".join(lines))
+        self.sent += count
