@@ -387,6 +387,18 @@ class TestErrors:
         assert bob.read_line() == "SAY ann still here"
 
 
+class TestFlood:
+    def test_lines_beyond_the_burst_are_delayed_with_one_err_flood(self, connect: Connect) -> None:
+        """With the default limits (burst 10, 5 lines/s) the 11th line at once gets one ERR flood, and every line is still answered, in order."""
+        client = greeted(connect)
+        client.send(*(f"PING {n}" for n in range(12)))
+        lines = client.read_lines(13)
+        assert lines == [f"PONG {n}" for n in range(10)] + [
+            "ERR flood you are sending more than 5 lines a second; "
+            "the rest are delayed, not lost",
+            "PONG 10", "PONG 11"]
+
+
 class TestLineLimits:
     def test_line_of_max_line_bytes_is_accepted_and_relayed_longer(self, connect: Connect) -> None:
         """A 1024-byte line (CRLF or LF) is accepted, and its relay is longer than 1024 bytes."""
