@@ -505,7 +505,7 @@ class TestUsersLines:
         assert lines == [b"USERS " + b"a" * 20 + b"\r\n", b"USERS b\r\n",
                          b"USERS " + b"c" * 20 + b"\r\n"]
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=100, deadline=None)
     @given(names=st.lists(nicks, max_size=60), limit=st.integers(min_value=1, max_value=300))
     def test_every_nick_present_and_lines_bounded(self, names: list[str], limit: int) -> None:
         """For any nicks and limit, lines hold all nicks in order and exceed the limit only
