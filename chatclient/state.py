@@ -66,7 +66,7 @@ class Line:
     @property
     def alerts(self) -> bool:
         """Whether this line deserves the terminal bell."""
-        return self.mention or self.kind in (Kind.TELL_IN, Kind.WALL)
+        return self.mention or (self.kind in (Kind.TELL_IN, Kind.WALL) and not self.own)
 
 
 class Phase(enum.Enum):

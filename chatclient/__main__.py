@@ -1,0 +1,112 @@
+"""``chat-tui HOST [PORT]``: the command line, and the choice of mode.
+
+A terminal gets the full-screen view; anything else (a pipe, a file) gets
+plain line mode, which bots and scripts use.  Connecting happens before the
+screen is taken, so a refused connection or an unknown host is one line on
+stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import sys
+from collections.abc import Sequence
+
+from chatd import wire
+from chatclient.client import Client
+from chatclient.connection import ConnectError, Connection
+from chatclient.state import ClientState
+
+DEFAULT_PORT = 8123
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return value
+
+
+def _nick(text: str) -> str:
+    if not wire.is_valid_nick(text):
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be used as a nick: {wire.NICK_RULES}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chat-tui",
+        description="A full-screen terminal client for chatd. With standard input not a "
+                    "terminal, it runs in plain line mode: each input line is sent, events "
+                    "are printed as text.",
+        epilog="Keys and commands: docs/client.md, or /help once connected.")
+    parser.add_argument("host", help="the chatd server, e.g. localhost")
+    parser.add_argument("port", nargs="?", type=_port, default=DEFAULT_PORT,
+                        help=f"its port (default {DEFAULT_PORT})")
+    parser.add_argument("--nick", type=_nick, help="log in as NICK without asking")
+    parser.add_argument("--no-bell", action="store_true",
+                        help="do not ring the terminal bell for mentions, private messages, WALLs")
+    parser.add_argument("--no-members", action="store_true",
+                        help="start with the member list hidden (F2 shows it)")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument("--ca-file", metavar="PEM",
+                        help="trust the certificate authorities in PEM (implies --tls)")
+    parser.add_argument("--plain", action="store_true",
+                        help="plain line mode even on a terminal")
+    return parser
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context the options ask for, or None for plain TCP."""
+    if not (args.tls or args.ca_file):
+        return None
+    return ssl.create_default_context(cafile=args.ca_file)
+
+
+async def run_tui(args: argparse.Namespace, tls: ssl.SSLContext | None) -> int:
+    """Connect, then run the full-screen view until the user leaves."""
+    from chatclient.ui import build_app  # prompt_toolkit's app only for a terminal
+
+    connection = Connection(args.host, args.port, tls=tls)
+    await connection.open()
+    state = ClientState(f"{args.host}:{args.port}", nick=args.nick)
+    client = Client(state, connection.send)
+    view = build_app(client, connection.close, bell=not args.no_bell,
+                     members=not args.no_members)
+    connection.start(client)
+    try:
+        await view.app.run_async()
+    finally:
+        await connection.close(grace=0)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``chat-tui`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        tls = tls_context(args)
+    except (OSError, ssl.SSLError) as error:
+        sys.exit(f"chat-tui: cannot use CA file {args.ca_file}: {error}")
+    plain = args.plain or not sys.stdin.isatty()
+    try:
+        if plain:
+            from chatclient.plain import run_plain
+            status = asyncio.run(run_plain(args, tls))
+        else:
+            status = asyncio.run(run_tui(args, tls))
+    except ConnectError as error:
+        print(f"chat-tui: cannot connect: {error}", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

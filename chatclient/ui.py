@@ -1,0 +1,398 @@
+"""The full-screen view: layout, key bindings and style.  Thin by design.
+
+The view reads ``ClientState`` on every render and owns only what is about
+looking: the scroll position (``Viewport``), whether the member list shows,
+and which field has the focus.  Typed lines go to ``Client``; everything else
+the view shows comes back through the state (prompt_toolkit's
+``text-editor.py`` pattern: the UI pulls, it does not own).
+
+The chat pane is a custom ``UIControl`` that draws only the rows that fit,
+bottom-up from the anchored line, so a 10,000-line transcript costs no more
+to draw than a screenful, and scrolling back does not jump when lines arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition, has_focus
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.layout import (
+    ConditionalContainer, Float, FloatContainer, HSplit, Layout, VSplit, Window,
+    WindowAlign,
+)
+from prompt_toolkit.layout.controls import FormattedTextControl, UIContent, UIControl
+from prompt_toolkit.layout.dimension import Dimension
+from prompt_toolkit.layout.menus import CompletionsMenu
+from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
+from prompt_toolkit.output import Output
+from prompt_toolkit.styles import Style
+from prompt_toolkit.widgets import TextArea
+
+from chatclient import commands, render
+from chatclient.client import QUIT, Client
+from chatclient.state import ClientState, Line, Link, Phase
+
+MEMBERS_WIDTH = 18
+WHEEL_LINES = 3
+
+STYLE = Style.from_dict({
+    "time": "#808080",
+    "sep": "#606060",
+    "nick.own": "bold #ffffff",
+    "nick.c0": "#ff5f5f", "nick.c1": "#5fd75f", "nick.c2": "#d7af00", "nick.c3": "#5f87ff",
+    "nick.c4": "#d75fd7", "nick.c5": "#00d7d7", "nick.c6": "#ff8700", "nick.c7": "#87d7ff",
+    "nick.c8": "#afaf5f", "nick.c9": "#af87ff", "nick.c10": "#ff87af", "nick.c11": "#87ffaf",
+    "text.own": "#bcbcbc",
+    "mention": "bg:#5f5f00 bold",
+    "quiet": "#707070",
+    "mark.join": "#5f875f", "mark.part": "#875f5f", "mark.rename": "#707070",
+    "mark.info": "#5f87af", "info": "#87afd7",
+    "mark.error": "bold #ff5f5f", "error": "#ff8787",
+    "mark.tell-out": "#d787ff",
+    "private.label": "italic #d787ff", "private": "#e4c4ff",
+    "wall": "bold #ffffff bg:#af0000",
+    "wall.from": "bold",
+    "marker": "reverse bold #d7af00",
+    "status": "bg:#303030 #d0d0d0",
+    "status.ok": "bg:#303030 #87d787 bold",
+    "status.bad": "bg:#303030 #ff5f5f bold",
+    "status.keys": "bg:#303030 #8a8a8a",
+    "members": "#bcbcbc", "members.title": "bold underline",
+    "members.sep": "#606060",
+    "prompt": "bold #87afd7",
+    "login.title": "bold", "login.help": "#8a8a8a", "login.error": "bold #ff5f5f",
+})
+
+
+class Viewport:
+    """Which part of the transcript the chat pane shows.
+
+    ``anchor`` is the sequence number of the bottom line when scrolled back,
+    None when following the newest line.  Anchoring on a line, not on a
+    distance from the end, is what keeps the view still as lines arrive.
+    """
+
+    def __init__(self, state: ClientState) -> None:
+        self.state = state
+        self.anchor: int | None = None
+        self.seen = 0             # newest line there was when scrolled back
+        self.visible = 1          # lines shown at the last render
+        self.at_top = True        # the first line was fully on screen
+        self.shown: list[str] = []  # the rows last drawn, as text (for tests)
+
+    @property
+    def scrolled(self) -> bool:
+        return self.anchor is not None
+
+    def unseen(self) -> int:
+        """Lines that arrived while scrolled back."""
+        return 0 if self.anchor is None else self.state.last_seq - max(self.seen, self.anchor)
+
+    def below(self) -> int:
+        """Lines below the view."""
+        return 0 if self.anchor is None else self.state.last_seq - self.anchor
+
+    def _bottom_index(self) -> int:
+        lines = self.state.lines
+        if self.anchor is None or not lines:
+            return len(lines) - 1
+        if self.anchor > lines[-1].seq:  # e.g. after /clear
+            self.anchor = None
+            return len(lines) - 1
+        return max(0, self.anchor - lines[0].seq)
+
+    def rows(self, width: int, height: int) -> list[StyleAndTextTuples]:
+        """The rows of the pane, bottom-anchored, padded above when short."""
+        lines = self.state.lines
+        bottom = self._bottom_index()
+        collected: list[StyleAndTextTuples] = []
+        index = bottom
+        while index >= 0 and len(collected) < height:
+            collected[:0] = render.rows(lines[index], width)
+            index -= 1
+        self.visible = max(1, bottom - index)
+        self.at_top = index < 0 and len(collected) <= height
+        shown = collected[-height:] if height else []
+        self.shown = ["".join(text for _, text, *_ in row) for row in shown]
+        return [[] for _ in range(height - len(shown))] + shown
+
+    def scroll_up(self, count: int) -> None:
+        lines = self.state.lines
+        if not lines or self.at_top:
+            return
+        if self.anchor is None:
+            self.seen = self.state.last_seq
+        self.anchor = lines[max(0, self._bottom_index() - count)].seq
+
+    def scroll_down(self, count: int) -> None:
+        lines = self.state.lines
+        if self.anchor is None:
+            return
+        index = self._bottom_index() + count
+        self.anchor = None if index >= len(lines) - 1 else lines[index].seq
+
+    def page_up(self) -> None:
+        self.scroll_up(max(1, self.visible - 1))
+
+    def page_down(self) -> None:
+        self.scroll_down(max(1, self.visible - 1))
+
+    def to_bottom(self) -> None:
+        self.anchor = None
+
+
+class TranscriptControl(UIControl):
+    """The chat pane: draws the viewport's rows; the wheel scrolls it."""
+
+    def __init__(self, viewport: Viewport) -> None:
+        self.viewport = viewport
+
+    def create_content(self, width: int, height: int) -> UIContent:
+        rows = self.viewport.rows(width, height)
+        return UIContent(get_line=lambda i: rows[i], line_count=len(rows), show_cursor=False)
+
+    def is_focusable(self) -> bool:
+        return False
+
+    def mouse_handler(self, mouse_event: MouseEvent) -> object:
+        if mouse_event.event_type == MouseEventType.SCROLL_UP:
+            self.viewport.scroll_up(WHEEL_LINES)
+            return None
+        if mouse_event.event_type == MouseEventType.SCROLL_DOWN:
+            self.viewport.scroll_down(WHEEL_LINES)
+            return None
+        return NotImplemented
+
+
+class NickCompleter(Completer):
+    """Tab completion of commands and of the nicks in the room."""
+
+    def __init__(self, state: ClientState) -> None:
+        self.state = state
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent):  # type: ignore[no-untyped-def]
+        length, candidates = commands.completions(
+            document.text_before_cursor, self.state.members.values())
+        for candidate in candidates:
+            yield Completion(candidate, start_position=-length, display=candidate.rstrip(": "))
+
+
+class ChatView:
+    """The prompt_toolkit application around one ``Client``."""
+
+    def __init__(self, client: Client, leave: Callable[[], Awaitable[None]], *,
+                 bell: bool = True, members: bool = True,
+                 input: Input | None = None, output: Output | None = None) -> None:
+        self.client = client
+        self.state = client.state
+        self.viewport = Viewport(self.state)
+        self.show_members = members
+        self.bell = bell
+        self._leave = leave
+        self._leaving: asyncio.Task[None] | None = None
+        self.login_field = TextArea(
+            multiline=False, prompt=[("class:prompt", "Choose a nick: ")], width=40,
+            accept_handler=self._login_accepted)
+        self.input_field = TextArea(
+            multiline=False, prompt=self._prompt, history=InMemoryHistory(),
+            completer=NickCompleter(self.state), complete_while_typing=False,
+            accept_handler=self._line_accepted)
+        self.app: Application[None] = Application(
+            layout=Layout(self._layout(), focused_element=self._wanted_focus()),
+            key_bindings=self._key_bindings(), style=STYLE, full_screen=True,
+            mouse_support=True, input=input, output=output)
+        client.on_lines = self.on_lines
+
+    # --- layout ---
+
+    def _layout(self) -> FloatContainer:
+        login = Condition(lambda: self.state.show_login)
+        members = Condition(lambda: self.show_members)
+        scrolled = Condition(lambda: self.viewport.scrolled)
+        pane = VSplit([
+            Window(TranscriptControl(self.viewport)),
+            ConditionalContainer(VSplit([
+                Window(width=1, char="│", style="class:members.sep"),
+                Window(FormattedTextControl(self._members_text), width=MEMBERS_WIDTH,
+                       style="class:members"),
+            ]), filter=members),
+        ])
+        chat = HSplit([
+            pane,
+            ConditionalContainer(Window(FormattedTextControl(self._marker_text), height=1,
+                                        style="class:marker"), filter=scrolled),
+            self._status_bar(),
+            self.input_field,
+        ])
+        login_screen = HSplit([
+            Window(height=Dimension(weight=1)),
+            VSplit([Window(width=4), HSplit([
+                Window(FormattedTextControl(self._login_title), height=3),
+                self.login_field,
+                Window(FormattedTextControl(self._login_error), height=Dimension(min=3),
+                       wrap_lines=True),
+            ])]),
+            Window(height=Dimension(weight=2)),
+            self._status_bar(),
+        ])
+        body = HSplit([ConditionalContainer(login_screen, filter=login),
+                       ConditionalContainer(chat, filter=~login)])
+        return FloatContainer(body, floats=[
+            Float(xcursor=True, ycursor=True, content=CompletionsMenu(max_height=8))])
+
+    def _status_bar(self) -> VSplit:
+        return VSplit([
+            Window(FormattedTextControl(self._status_text), style="class:status"),
+            Window(FormattedTextControl(self._keys_text), style="class:status",
+                   align=WindowAlign.RIGHT, width=Dimension(preferred=44)),
+        ], height=1)
+
+    # --- what the layout pulls from the state ---
+
+    def _prompt(self) -> StyleAndTextTuples:
+        return [("class:prompt", f"{self.state.nick or ''}> ")]
+
+    def _status_text(self) -> StyleAndTextTuples:
+        state = self.state
+        parts: StyleAndTextTuples = [("class:status", f" {state.server} │ ")]
+        if state.logged_in:
+            parts.append(("class:status", f"logged in as {state.nick} │ "
+                                          f"{len(state.members)} in the room │ "))
+        elif state.phase is Phase.LOGGING_IN:
+            parts.append(("class:status", f"logging in as {state.wanted_nick}… │ "))
+        else:
+            parts.append(("class:status", "not logged in │ "))
+        if state.link is Link.CONNECTED:
+            parts.append(("class:status.ok", "connected" + (" (operator)" if state.is_oper else "")))
+        else:
+            detail = f" — {state.link_detail}" if state.link_detail else ""
+            parts.append(("class:status.bad", state.link.value + detail))
+        return parts
+
+    def _keys_text(self) -> StyleAndTextTuples:
+        if self.state.show_login:
+            return [("class:status.keys", "Enter log in · Ctrl-C quit ")]
+        return [("class:status.keys", "PgUp/PgDn scroll · F2 members · /help ")]
+
+    def _members_text(self) -> StyleAndTextTuples:
+        names = self.state.sorted_members()
+        text: StyleAndTextTuples = [("class:members.title", f" {len(names)} here"), ("", "\n")]
+        for name in names:
+            style = render.nick_style(name, self.state.is_me(name))
+            text += [("", " "), (style, name[:MEMBERS_WIDTH - 1]), ("", "\n")]
+        return text
+
+    def _marker_text(self) -> StyleAndTextTuples:
+        unseen, below = self.viewport.unseen(), self.viewport.below()
+        if unseen:
+            noun = "message" if unseen == 1 else "messages"
+            return [("", f" ▼ {unseen} new {noun} below — PageDown to read, Ctrl-End to jump ")]
+        return [("", f" ▲ scrolled back ({below} more below) — PageDown or Ctrl-End to return ")]
+
+    def _login_title(self) -> StyleAndTextTuples:
+        version = f" ({self.state.server_version})" if self.state.server_version else ""
+        return [("class:login.title", f"chat-tui — {self.state.server}{version}\n"),
+                ("class:login.help", "Pick a nick to join the room (no password needed).\n")]
+
+    def _login_error(self) -> StyleAndTextTuples:
+        if self.state.login_error:
+            return [("class:login.error", self.state.login_error)]
+        if self.state.phase is Phase.LOGGING_IN:
+            return [("class:login.help", f"Logging in as {self.state.wanted_nick}…")]
+        return [("class:login.help", "1-20 letters, digits, '_' or '-', starting with a letter.")]
+
+    # --- events ---
+
+    def on_lines(self, lines: list[Line]) -> None:
+        """The state changed: fix the focus, ring for alerts, redraw."""
+        self._refocus()
+        if self.bell and any(line.alerts for line in lines):
+            self.app.output.bell()
+        self.app.invalidate()
+
+    def _wanted_focus(self) -> TextArea:
+        return self.login_field if self.state.show_login else self.input_field
+
+    def _refocus(self) -> None:
+        wanted = self._wanted_focus()
+        if not self.app.layout.has_focus(wanted):
+            self.app.layout.focus(wanted)
+
+    def _login_accepted(self, buffer: object) -> bool:
+        self.client.login(self.login_field.text)
+        return True  # keep the text, so a refused nick can be edited
+
+    def _line_accepted(self, buffer: object) -> bool:
+        if self.client.submit(self.input_field.text) == QUIT:
+            self.leave()
+        return False
+
+    def leave(self) -> None:
+        """Quit: QUIT to the server, wait briefly for BYE, then exit."""
+        if self._leaving is not None:
+            return
+        self.client.quit()
+        self.app.invalidate()
+        self._leaving = asyncio.ensure_future(self._finish())
+
+    async def _finish(self) -> None:
+        try:
+            await self._leave()
+        finally:
+            if self.app.is_running:
+                self.app.exit()
+
+    # --- keys ---
+
+    def _key_bindings(self) -> KeyBindings:
+        keys = KeyBindings()
+        chatting = Condition(lambda: not self.state.show_login)
+        empty_input = Condition(lambda: not self.input_field.text) & has_focus(self.input_field)
+
+        @keys.add("pageup", filter=chatting)
+        def _(event: KeyPressEvent) -> None:
+            """Scroll the chat pane back one screen."""
+            self.viewport.page_up()
+
+        @keys.add("pagedown", filter=chatting)
+        def _(event: KeyPressEvent) -> None:
+            """Scroll the chat pane forward one screen."""
+            self.viewport.page_down()
+
+        @keys.add("c-end", filter=chatting)
+        def _(event: KeyPressEvent) -> None:
+            """Jump to the newest line."""
+            self.viewport.to_bottom()
+
+        @keys.add("f2")
+        def _(event: KeyPressEvent) -> None:
+            """Show or hide the member list."""
+            self.show_members = not self.show_members
+
+        @keys.add("c-c")
+        @keys.add("c-q")
+        def _(event: KeyPressEvent) -> None:
+            """Leave cleanly."""
+            self.leave()
+
+        @keys.add("c-d", filter=empty_input | has_focus(self.login_field))
+        def _(event: KeyPressEvent) -> None:
+            """Ctrl-D on an empty line leaves, as in a shell."""
+            self.leave()
+
+        return keys
+
+
+def build_app(client: Client, leave: Callable[[], Awaitable[None]], *, bell: bool = True,
+              members: bool = True, input: Input | None = None,
+              output: Output | None = None) -> ChatView:
+    """The full-screen view for ``client``; ``leave`` closes the connection."""
+    return ChatView(client, leave, bell=bell, members=members, input=input, output=output)
