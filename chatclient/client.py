@@ -104,7 +104,7 @@ class Client:
         if not self._send(message):
             return [state.problem("Not connected; that line was not sent.")]
         if isinstance(message, wire.Tell):
-            return state.told(message.nick, message.text)
+            state.telling(message.nick, message.text)
         return []
 
     def quit(self, reason: str | None = None) -> None:

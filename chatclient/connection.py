@@ -76,12 +76,14 @@ class Connection:
     """A chatd connection that reconnects until closed."""
 
     def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None = None,
-                 backoff: Backoff = Backoff(), timeout: float = 10.0) -> None:
+                 backoff: Backoff = Backoff(), timeout: float = 10.0,
+                 reconnect: bool = True) -> None:
         self.host = host
         self.port = port
         self.tls = tls
         self.backoff = backoff
         self.timeout = timeout
+        self.reconnect = reconnect
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._closing = False
@@ -140,7 +142,7 @@ class Connection:
             reason = await self._read_all(listener)
             self._drop()
             listener.connection_lost(reason)
-            if self._closing or not await self._reconnect(listener):
+            if self._closing or not self.reconnect or not await self._reconnect(listener):
                 return
 
     async def _read_all(self, listener: Listener) -> str:

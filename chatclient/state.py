@@ -167,6 +167,7 @@ class ClientState:
         self._seq = 0
         self._who: list[str] | None = None
         self._bye_seen = False
+        self._tells: deque[tuple[str, str]] = deque(maxlen=100)
 
     # --- queries the view uses ---
 
@@ -238,6 +239,7 @@ class ClientState:
         self.auto_login = was_in or self.auto_login
         self.is_oper = False
         self.members.clear()
+        self._tells.clear()
         if self.quitting or self._bye_seen:
             return []  # BYE already said why
         return [self.problem(f"Lost the connection to {self.server} ({reason}).")]
@@ -281,6 +283,8 @@ class ClientState:
             case "OPER":
                 self.is_oper = True
                 return [self.note("You are now an operator.")]
+            case "TELL":
+                return self._tell_delivered(message.args or "")
             case _:
                 return []
 
@@ -289,6 +293,8 @@ class ClientState:
             ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN)
         words = error_words(message.code, message.text, self.wanted_nick
                             if message.code in (ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN) else None)
+        if message.code == ErrorCode.NO_SUCH_USER and self._tells:
+            self._tells.popleft()
         if refused_login:
             self.phase = Phase.NEED_NICK
             self.auto_login = False
@@ -350,9 +356,18 @@ class ClientState:
 
     # --- what I send that the server does not echo ---
 
-    def told(self, nick: str, text: str) -> list[Line]:
-        """I sent a private message; the server only answers ``OK TELL``."""
-        return [self.add(Kind.TELL_OUT, text, nick=nick, own=True)]
+    def telling(self, nick: str, text: str) -> None:
+        """I sent a private message; it is shown once ``OK TELL`` confirms it,
+        so a message to nobody never looks delivered."""
+        self._tells.append((nick, text))
+
+    def _tell_delivered(self, nick: str) -> list[Line]:
+        # Replies come in order; skip any TELL refused for another reason.
+        while self._tells:
+            wanted, text = self._tells.popleft()
+            if wire.nick_key(wanted) == wire.nick_key(nick):
+                return [self.add(Kind.TELL_OUT, text, nick=nick, own=True)]
+        return []
 
 
 def transcript_texts(lines: Iterable[Line]) -> list[str]:

@@ -77,6 +77,7 @@ class TestTyping:
         client.submit("hello")
         client.submit("/msg bob psst")
         assert send.sent == [wire.Say("hello"), wire.Tell("bob", "psst")]
+        client.message_received(wire.Ok("TELL", "bob"))
         assert (emitted[-1].kind, emitted[-1].nick) == (Kind.TELL_OUT, "bob")
 
     def test_not_logged_in_is_refused(self) -> None:

@@ -106,7 +106,8 @@ class TestRoomEvents:
         [wall] = state.apply(wire.Walled("bob", "fire"))
         [server] = state.apply(wire.Walled("*", "going down"))
         [tell] = state.apply(wire.Told("bob", "psst"))
-        [out] = state.told("bob", "hi")
+        state.telling("BOB", "hi")
+        [out] = state.apply(wire.Ok("TELL", "bob"))
         assert (wall.kind, wall.nick, server.nick) == (Kind.WALL, "bob", None)
         assert (tell.kind, tell.nick, tell.alerts) == (Kind.TELL_IN, "bob", True)
         assert (out.kind, out.nick, out.own) == (Kind.TELL_OUT, "bob", True)
@@ -122,6 +123,16 @@ class TestRoomEvents:
             (Kind.ERROR, "The server closed the connection: server shutting down."),
         ]
         assert state.is_oper
+
+
+    def test_tell_to_nobody_never_shows_as_sent(self) -> None:
+        """A TELL refused with no-such-user is not shown as sent; the next one is."""
+        state = logged_in()
+        state.telling("zed", "lost")
+        state.telling("bob", "found")
+        lines = feed(state, wire.Error(ErrorCode.NO_SUCH_USER, "nobody called zed is here"),
+                     wire.Ok("TELL", "bob"))
+        assert lines == [(Kind.ERROR, "Nobody called zed is here."), (Kind.TELL_OUT, "found")]
 
 
 class TestErrorWords:

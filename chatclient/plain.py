@@ -1,0 +1,140 @@
+"""Plain line mode, for scripts and bots: ``chat-tui HOST --nick bot < lines``.
+
+Each input line is sent with the same slash-command mapping as the
+full-screen view; everything that happens is printed as one readable line on
+standard output.  At the end of input the client sends QUIT and reads through
+the server's BYE.  While the server keeps answering (it paces fast senders),
+the client keeps waiting; after ``idle`` seconds of silence it gives up.
+
+There is no reconnect here: a script is better told (exit status 1) than
+left running against a server that went away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ssl
+import sys
+import threading
+import time
+from typing import TextIO
+
+from chatd import wire
+from chatclient import render
+from chatclient.client import QUIT, Client
+from chatclient.connection import Connection
+from chatclient.state import ClientState, Line, Link, Phase
+
+
+class PlainSession:
+    """One plain-mode run: a client, its printer, and what the waits watch."""
+
+    def __init__(self, client: Client, out: TextIO) -> None:
+        self.client = client
+        self.out = out
+        self.changed = asyncio.Event()
+        self.last_heard = time.monotonic()
+        self.lost = False
+        client.on_lines = self.print_lines
+
+    def print_lines(self, lines: list[Line]) -> None:
+        for line in lines:
+            print(render.plain(line), file=self.out, flush=True)
+        self.changed.set()
+
+    # Connection listener: forwards to the client, noting activity.
+
+    def connection_made(self) -> None:
+        self.client.connection_made()
+
+    def message_received(self, message: wire.ServerMessage) -> None:
+        self.last_heard = time.monotonic()
+        self.client.message_received(message)
+
+    def connection_lost(self, reason: str) -> None:
+        self.lost = True
+        self.client.connection_lost(reason)
+
+    def reconnecting(self, delay: float, attempt: int, failure: str | None) -> None:
+        pass  # pragma: no cover - plain mode does not reconnect
+
+    async def wait_for(self, done: object, idle: float) -> bool:
+        """Wait until ``done()`` or the connection ends; False after ``idle``
+        seconds with nothing from the server."""
+        while not done() and not self.lost:  # type: ignore[operator]
+            self.changed.clear()
+            remaining = self.last_heard + idle - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except TimeoutError:
+                pass
+        return bool(done())  # type: ignore[operator]
+
+
+def _read_lines(queue: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop,
+                source: TextIO) -> None:
+    """Feed the input to the loop from a daemon thread: a blocked read must
+    not keep the process alive after /quit."""
+    for line in source:
+        loop.call_soon_threadsafe(queue.put_nowait, line)
+    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+async def run_plain(args: argparse.Namespace, tls: ssl.SSLContext | None, *,
+                    source: TextIO | None = None, out: TextIO | None = None,
+                    idle: float = 3.0) -> int:
+    """Log in as ``--nick``, send every input line, quit at the end; the exit status."""
+    source = source if source is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    if not args.nick:
+        print("chat-tui: plain line mode (input is not a terminal) needs --nick NAME",
+              file=sys.stderr)
+        return 2
+    connection = Connection(args.host, args.port, tls=tls, reconnect=False)
+    await connection.open()
+    state = ClientState(f"{args.host}:{args.port}", nick=args.nick)
+    session = PlainSession(Client(state, connection.send), out)
+    connection.start(session)
+    try:
+        return await _converse(session, connection, source, idle)
+    finally:
+        await connection.close(grace=0)
+
+
+async def _converse(session: PlainSession, connection: Connection, source: TextIO,
+                    idle: float) -> int:
+    state, client = session.client.state, session.client
+    logged_in = await session.wait_for(
+        lambda: state.phase is Phase.IN or state.login_error is not None, idle * 3)
+    if not logged_in or state.login_error:
+        print(f"chat-tui: could not log in as {state.wanted_nick}: "
+              f"{state.login_error or 'no answer from the server'}", file=sys.stderr)
+        return 1
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    threading.Thread(target=_read_lines, args=(queue, asyncio.get_running_loop(), source),
+                     daemon=True).start()
+    while not session.lost:
+        line = await _next(queue, session)
+        if line is None or client.submit(line) == QUIT:
+            break
+    if session.lost and not state.quitting:
+        print("chat-tui: the connection was lost", file=sys.stderr)
+        return 1
+    client.quit()
+    await session.wait_for(lambda: state.link is Link.CLOSED, idle)
+    return 0
+
+
+async def _next(queue: asyncio.Queue[str | None], session: PlainSession) -> str | None:
+    """The next input line, or None at its end or when the connection drops."""
+    getter = asyncio.ensure_future(queue.get())
+    dropped = asyncio.ensure_future(session.wait_for(lambda: False, float("inf")))
+    await asyncio.wait((getter, dropped), return_when=asyncio.FIRST_COMPLETED)
+    dropped.cancel()
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    return None
