@@ -39,6 +39,7 @@ class Config:
     oper_password: str | None = None
     log_format: str = "text"
     log_messages: bool = False
+    reactor: str = "default"
 
 
 class ConfigError(Exception):
@@ -127,6 +128,9 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     access.add_argument("--oper-password-file", metavar="PATH",
                         help=f"file whose first line is the operator password (or set "
                              f"{OPER_PASSWORD_ENV}); when set, WALL needs OPER first")
+    parser.add_argument("--reactor", choices=("default", "asyncio", "uvloop"), default="default",
+                        help="Twisted's event loop: its default (epoll on Linux), asyncio's, "
+                             "or asyncio on uvloop (default: default)")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-format", choices=("text", "json"), default="text",
                       help="log lines as text or as JSON objects, on stderr (default text)")
@@ -181,4 +185,5 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                                      os.environ if environ is None else environ),
         log_format=args.log_format,
         log_messages=args.log_messages,
+        reactor=args.reactor,
     )

@@ -39,6 +39,9 @@ class Outbox:
         self._log: list[bytes] = []
         self._marks: dict[Sink, int] = {}
         self._flush_due = False
+        # Sends made by a write during ``flush`` wait here until every sink
+        # has had its share, so none overtakes a broadcast it was due.
+        self._held: list[tuple[Sink, bytes]] | None = None
 
     def __len__(self) -> int:
         return len(self._audience)
@@ -67,6 +70,9 @@ class Outbox:
 
     def send(self, sink: Sink, data: bytes) -> None:
         """Send bytes to one sink, after the broadcasts it is due."""
+        if self._held is not None:
+            self._held.append((sink, data))
+            return
         if self._log and sink in self._audience:
             mark = self._marks.get(sink, 0)
             self._marks[sink] = len(self._log)
@@ -84,10 +90,16 @@ class Outbox:
         shares = {0: b"".join(log)}
         end = len(log)
         audience = self._audience
-        for sink in list(audience):
-            mark = marks.get(sink, 0)
-            if mark < end and sink in audience:
-                share = shares.get(mark)
-                if share is None:
-                    share = shares[mark] = b"".join(log[mark:])
-                sink.write(share)
+        self._held = held = []
+        try:
+            for sink in list(audience):
+                mark = marks.get(sink, 0)
+                if mark < end and sink in audience:
+                    share = shares.get(mark)
+                    if share is None:
+                        share = shares[mark] = b"".join(log[mark:])
+                    sink.write(share)
+        finally:
+            self._held = None
+        for sink, data in held:
+            self.send(sink, data)

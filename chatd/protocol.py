@@ -156,7 +156,7 @@ class ChatProtocol(LineReceiver):
             data = data[newline + 1:]
             self._discarding = False
         buffer = self._buffer + data if self._buffer else data
-        start, limit = 0, self.factory.max_length
+        start, limit = 0, self.factory.config.max_line
         transport, bucket = self.transport, self._bucket
         while not self.paused and not transport.disconnecting:
             newline = buffer.find(b"\n", start)
@@ -166,12 +166,12 @@ class ChatProtocol(LineReceiver):
                 break
             line = buffer[start:newline]
             start = newline + 1
-            if len(line) > limit:
+            if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\r")):
                 self.lineLengthExceeded(line)
             else:
                 self.lineReceived(line)
         rest = buffer[start:] if start else buffer
-        if len(rest) > limit and b"\n" not in rest:
+        if len(rest) > limit + 1 and b"\n" not in rest:
             # An unfinished over-long line: refuse it now and throw away the
             # rest of it as it arrives, so memory stays bounded.
             self.lineLengthExceeded(rest)
@@ -260,7 +260,7 @@ class ChatFactory(Factory):
             reactor = default_reactor
         self.config = config if config is not None else Config()
         self.reactor = reactor
-        self.max_length = self.config.max_line + 1  # room for the CR of CRLF
+        self.max_length = self.config.max_line + 1  # an unfinished line may end in CR
         self.room = Room(
             Outbox(schedule=lambda flush: reactor.callLater(0, flush)),
             max_line=self.config.max_line,

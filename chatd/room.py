@@ -57,7 +57,8 @@ class Room:
 
     @property
     def nicks(self) -> list[str]:
-        """Logged-in nicks, in the order they logged in."""
+        """Logged-in nicks, in the order they logged in (a rename moves a
+        nick to the end)."""
         return [m.nick for m in self._members.values() if m.nick is not None]
 
     @property

@@ -48,15 +48,8 @@ async def listen(reactor: Any, factory: ChatFactory, description: str) -> Any:
         raise SystemExit(1) from None
 
 
-async def main(reactor: Any, argv: Sequence[str]) -> None:
+async def main(reactor: Any, config: Config) -> None:
     """Run until SIGINT or SIGTERM; then WALL, BYE and close everyone."""
-    try:
-        config = parse_config(argv)
-    except ConfigError as exc:
-        print(f"chatd: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    globalLogBeginner.beginLoggingTo([log_observer(config, sys.stderr)],
-                                     redirectStandardIO=False)
     factory = ChatFactory(config, reactor)
     for description in config.listen:
         port = await listen(reactor, factory, description)
@@ -64,10 +57,53 @@ async def main(reactor: Any, argv: Sequence[str]) -> None:
         print(f"chatd {__version__} listening on {address.host}:{address.port} ({description})",
               flush=True)
         log.info("listening on {host}:{port}", host=address.host, port=address.port)
+    # Only now: a server that cannot start says one line, not a log.  Events
+    # logged so far are buffered and replayed here.
+    globalLogBeginner.beginLoggingTo([log_observer(config, sys.stderr)],
+                                     redirectStandardIO=False)
     reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
     await defer.Deferred()  # until the reactor stops: task.react then exits 0
 
 
+def install_reactor(name: str) -> None:
+    """Install the chosen reactor; must run before anything imports
+    ``twisted.internet.reactor``."""
+    if name == "default":
+        return
+    import asyncio
+
+    from twisted.internet import asyncioreactor
+
+    if name == "uvloop":
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    asyncioreactor.install(loop)
+
+
+def raise_file_limit() -> None:
+    """Allow as many open files as the hard limit does: the default soft limit
+    (often 1024) is far below ``--max-clients``."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    task.react(main, [sys.argv[1:] if argv is None else list(argv)])
+    try:
+        config = parse_config(sys.argv[1:] if argv is None else list(argv))
+    except ConfigError as exc:
+        print(f"chatd: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise_file_limit()
+    install_reactor(config.reactor)
+    task.react(main, [config])

@@ -112,12 +112,12 @@ class Session:
             case wire.Tell(nick=nick, text=text):
                 self.room.tell(self._in(), nick, text)
             case wire.Wall(text=text):
+                self._in()
                 if self._oper_password is not None and not self.is_oper:
                     raise ChatError(ErrorCode.NOT_PERMITTED,
                                     "only operators may WALL on this server; use OPER <password>")
-                member = self._in()
-                assert member.nick is not None
-                self.room.wall(member.nick, text)
+                assert self.nick is not None
+                self.room.wall(self.nick, text)
             case wire.Who():
                 self.room.who(self)
             case wire.Oper(password=password):

@@ -435,7 +435,8 @@ def _parse(text: str, table: dict[str, type[Message]], *, upper: bool) -> Messag
     if not head.strip():
         return None
     verb, sep, _ = head.partition(" ")
-    key = verb.upper() if upper else verb
+    # ASCII only: str.upper() would make the long s of "ſay" an S.
+    key = verb.upper() if upper and verb.isascii() else verb
     cls = table.get(key)
     if cls is None:
         return None if upper else Unknown(text)

@@ -88,9 +88,6 @@ class TestBadStart:
         assert first.endswith(": Address already in use")
         assert result.stdout == ""
 
-    @pytest.mark.xfail(reason="BUG (minor): after the one-line message chatd also logs "
-                              "'[twisted.internet.base#info] Main loop terminated.' to stderr, "
-                              "because logging starts before the listeners", strict=True)
     def test_port_in_use_prints_nothing_else(self, busy_port: int) -> None:
         """A port already in use puts exactly one line on stderr."""
         result = run_chatd("--host", "127.0.0.1", "--port", str(busy_port))

@@ -286,10 +286,6 @@ class TestReentrancy:
         assert ann.writes == [b"A\r\n"]
         assert bob.writes == []
 
-    @pytest.mark.xfail(reason="BUG: Outbox.flush empties the log before writing, so a send() made "
-                              "re-entrantly from a write during flush reaches a member not yet "
-                              "flushed ahead of the broadcasts it was due (latent: the server's "
-                              "transport writes do not re-enter today)", strict=True)
     def test_send_during_flush_comes_after_due_broadcasts(self) -> None:
         """A direct send made from inside a flush reaches its member after the broadcasts it was due."""
         outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")

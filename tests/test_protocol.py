@@ -164,9 +164,6 @@ class TestLongLines:
         peer.feed(b"PING " + b"z" * 12 + b"\r\n")
         assert peer.lines() == [TOO_LONG.format(16)]
 
-    @pytest.mark.xfail(reason="BUG: ChatProtocol allows max_line + 1 bytes before LF (the +1 meant "
-                              "for the CR of CRLF), so an LF line one byte over --max-line is "
-                              "accepted", strict=True)
     def test_line_over_the_limit_with_lf_is_refused(self) -> None:
         """An LF line one byte over max_line answers ERR line-too-long."""
         peer = connect(make_factory(max_line=16))
