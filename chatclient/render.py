@@ -81,7 +81,7 @@ def rows(line: Line, width: int) -> list[StyleAndTextTuples]:
     prefix, body = parts(line)
     style = row_style(line)
     indent = sum(get_cwidth(ch) for _, text in prefix for ch in text)
-    if indent > width // 2:
+    if width - indent < 12:  # too narrow to hang the text: use the whole row
         indent = 0
     wrapped = wrap(prefix, body, width, indent)
     if not style:
