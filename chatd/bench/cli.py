@@ -354,12 +354,22 @@ def _login_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> dic
                            f"all {n} clients to log in (--login-timeout)")
     cpu1 = stats.read_cpu_seconds(pid) if pid else None
     machine1 = stats.read_machine_jiffies()
+    timed_out = any(s["timed_out"] for s in settled)
+    if timed_out and args.mode == "traffic":
+        raise BenchError(f"login not finished after {args.login_timeout:g} s: "
+                         f"{sum(s['logged_in'] for s in settled)}/{n} logged in, "
+                         f"{sum(s['complete'] for s in settled)}/{n} heard all {n} members "
+                         f"(--login-timeout)")
     t_done = max(s["t_last_complete"] for s in settled)
-    wall = (t_done - t_go) / 1e9
+    wall = (t_done - t_go) / 1e9 if not timed_out else args.login_timeout
     return {
+        "complete": not timed_out,
+        "logged_in": sum(s["logged_in"] for s in settled),
+        "heard_all": sum(s["complete"] for s in settled),
         "ramp_per_s": args.ramp or None, "connect_concurrency": args.connect_concurrency,
-        "all_logged_in_s": round((max(s["t_last_login"] for s in settled) - t_go) / 1e9, 3),
-        "storm_s": round(wall, 3),
+        "all_logged_in_s": (round((max(s["t_last_login"] for s in settled) - t_go) / 1e9, 3)
+                            if sum(s["logged_in"] for s in settled) == n else None),
+        "storm_s": round(wall, 3) if not timed_out else None,
         "connect": stats.spread([x for s in settled for x in s["connect_ns"]]),
         "login": stats.spread([x for s in settled for x in s["login_ns"]]),
         "joins_heard_after_who": sum(s["join_lines"] for s in settled),
@@ -430,9 +440,15 @@ def render(result: dict[str, Any]) -> str:
              f"{result['clients']} clients in {result['workers']} workers"
              f"{' on uvloop' if result['uvloop'] else ''}"]
     login = result["login"]
+    n = result["clients"]
+    if login["complete"]:
+        storm = (f"all logged in after {login['all_logged_in_s']:.2f} s, all heard all {n} "
+                 f"after {login['storm_s']:.2f} s")
+    else:
+        storm = (f"INCOMPLETE after --login-timeout: {login['logged_in']}/{n} logged in, "
+                 f"{login['heard_all']}/{n} heard all {n}")
     lines.append(
-        f"login:     all logged in after {login['all_logged_in_s']:.2f} s, all heard all "
-        f"{result['clients']} after {login['storm_s']:.2f} s; connect p50 "
+        f"login:     {storm}; connect p50 "
         f"{_ms(login['connect']['p50_ms'])} p99 {_ms(login['connect']['p99_ms'])}; login p50 "
         f"{_ms(login['login']['p50_ms'])} p99 {_ms(login['login']['p99_ms'])} "
         f"(cpu: server {_pct(login['server_cpu_percent'])}, tool {_pct(login['tool_cpu_percent'])}, "
@@ -479,3 +495,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("chatd-bench: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
     print(json.dumps(result, indent=1) if args.json else render(result), flush=True)
+    if not result["login"]["complete"]:
+        print(f"chatd-bench: login storm not finished within {args.login_timeout:g} s",
+              file=sys.stderr)
+        raise SystemExit(1)
