@@ -167,6 +167,7 @@ class ClientState:
         self._seq = 0
         self._who: list[str] | None = None
         self._bye_seen = False
+        self._reconnecting = False
         self._tells: deque[tuple[str, str]] = deque(maxlen=100)
 
     # --- queries the view uses ---
@@ -245,13 +246,16 @@ class ClientState:
         return [self.problem(f"Lost the connection to {self.server} ({reason}).")]
 
     def retrying(self, delay: float, attempt: int, failure: str | None = None) -> list[Line]:
-        """A reconnect is scheduled in ``delay`` seconds."""
+        """A reconnect is scheduled in ``delay`` seconds.  Only the first
+        attempt is a transcript line; later ones update the status bar, so a
+        long outage does not flood the pane."""
         self.link = Link.LOST
-        self.link_detail = f"reconnecting in {delay:.0f}s" if delay >= 1 else "reconnecting"
-        if failure is None:
-            return [self.note(f"Reconnecting in {delay:.1f} s…")]
-        return [self.note(f"Reconnect attempt {attempt} failed ({failure}); "
-                          f"trying again in {delay:.1f} s…")]
+        when = f"retrying in {delay:.0f}s" if delay >= 1 else "retrying"
+        self.link_detail = f"{when} ({failure})" if failure else when
+        self._reconnecting = True
+        if attempt == 1:
+            return [self.note(f"Reconnecting (waiting {delay:.1f} s first)…")]
+        return []
 
     # --- server messages ---
 
@@ -263,6 +267,9 @@ class ClientState:
 
     def _on_hello(self, message: wire.Hello) -> list[Line]:
         self.server_version = message.version
+        again, self._reconnecting = self._reconnecting, False
+        if again:
+            return [self.note(f"Reconnected to {self.server} ({message.version}).")]
         return [self.note(f"Connected to {self.server} ({message.version}).")]
 
     def _on_ok(self, message: wire.Ok) -> list[Line]:

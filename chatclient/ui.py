@@ -20,13 +20,12 @@ from prompt_toolkit.application import Application
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition, has_focus
-from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.formatted_text import StyleAndTextTuples, fragment_list_width
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import (
     ConditionalContainer, Float, FloatContainer, HSplit, Layout, VSplit, Window,
-    WindowAlign,
 )
 from prompt_toolkit.layout.controls import FormattedTextControl, UIContent, UIControl
 from prompt_toolkit.layout.dimension import Dimension
@@ -248,12 +247,18 @@ class ChatView:
         return FloatContainer(body, floats=[
             Float(xcursor=True, ycursor=True, content=CompletionsMenu(max_height=8))])
 
-    def _status_bar(self) -> VSplit:
-        return VSplit([
-            Window(FormattedTextControl(self._status_text), style="class:status"),
-            Window(FormattedTextControl(self._keys_text), style="class:status",
-                   align=WindowAlign.RIGHT, width=Dimension(preferred=44)),
-        ], height=1)
+    def _status_bar(self) -> Window:
+        return Window(FormattedTextControl(self._status_bar_text), height=1,
+                      style="class:status")
+
+    def _status_bar_text(self) -> StyleAndTextTuples:
+        """The status on the left; the key hints on the right when they fit."""
+        left, right = self._status_text(), self._keys_text()
+        width = self.app.output.get_size().columns
+        used = fragment_list_width(left) + fragment_list_width(right)
+        if used >= width:
+            return left
+        return left + [("class:status", " " * (width - used))] + right
 
     # --- what the layout pulls from the state ---
 

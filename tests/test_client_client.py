@@ -65,7 +65,12 @@ class TestLogin:
         client.connection_made()
         assert send.sent == [wire.Nick("ann"), wire.Nick("anna")]
         assert [line.text for line in emitted][-2:] == [
-            "Lost the connection to h:1 (reset).", "Reconnecting in 0.5 s…"]
+            "Lost the connection to h:1 (reset).", "Reconnecting (waiting 0.5 s first)…"]
+        client.reconnecting(1.0, 2, "connection refused")
+        assert client.state.link_detail == "retrying in 1s (connection refused)"
+        assert len(emitted) == 3  # later attempts only update the status bar
+        client.message_received(wire.Hello("chatd/1", "hi"))
+        assert emitted[-1].text == "Reconnected to h:1 (chatd/1)."
 
 
 class TestTyping:
