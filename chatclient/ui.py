@@ -285,7 +285,7 @@ class ChatView:
     def _keys_text(self) -> StyleAndTextTuples:
         if self.state.show_login:
             return [("class:status.keys", "Enter log in · Ctrl-C quit ")]
-        return [("class:status.keys", "PgUp/PgDn scroll · F2 members · /help ")]
+        return [("class:status.keys", "PgUp/PgDn scroll · F2 · /help ")]
 
     def _members_text(self) -> StyleAndTextTuples:
         names = self.state.sorted_members()
