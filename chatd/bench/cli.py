@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probes", type=int, default=32,
                         help="receivers, spread over the login order, that time every SAY "
                              "they read; latency is sampled from these (default 32)")
+    parser.add_argument("--check", choices=("all", "probes"), default="all",
+                        help="who parses every SAY line for per-sender order: all receivers "
+                             "(default), or only the probes and the senders while the others "
+                             "count lines with bytes.count (lighter, for heavy loads)")
     parser.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="S",
                         help="per connection, TCP connect to HELLO (default 10)")
     parser.add_argument("--login-timeout", type=_positive_float, default=120.0, metavar="S",
@@ -296,7 +300,7 @@ def build_specs(args: argparse.Namespace, tag: str) -> list[WorkerSpec]:
             window=args.window, rate=args.rate, payload_size=args.payload_size,
             duration=args.duration, slots=slots, ramp=args.ramp,
             connect_timeout=args.connect_timeout, login_timeout=args.login_timeout,
-            lifetime=lifetime, use_uvloop=args.uvloop,
+            lifetime=lifetime, use_uvloop=args.uvloop, count_only=args.check == "probes",
         ))
     return specs
 
@@ -404,6 +408,8 @@ def _traffic_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> d
     latency = stats.merge(d["latency"] for d in done)
     return {
         "senders": args.senders, "window": args.window, "rate_per_sender": args.rate,
+        "order_checked_by": "all receivers" if args.check == "all" else
+                            f"{min(args.probes, args.clients)} probes and the senders",
         "payload_size": args.payload_size, "duration_s": args.duration,
         "sent": sent, "sent_per_s": round(sent / args.duration, 1),
         "expected": expected, "received": received,

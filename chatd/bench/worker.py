@@ -57,6 +57,7 @@ class WorkerSpec:
     login_timeout: float = 60.0
     lifetime: float = 600.0  # hard stop for the whole process
     use_uvloop: bool = True
+    count_only: bool = False  # --check probes: only probes and senders parse SAY lines
 
 
 class Worker:
