@@ -362,6 +362,7 @@ class TestErrors:
         ("FOO bar", "ERR unknown-command unknown command 'FOO'; try HELP"),
         ("NICKann", "ERR unknown-command unknown command 'NICKann'; try HELP"),
         ("SAY\thi", "ERR unknown-command unknown command 'SAY\\thi'; try HELP"),
+        ("ſay hi", "ERR unknown-command unknown command 'ſay'; try HELP"),
         ("NICK", "ERR missing-argument the nick is missing"),
         ("NICK    ", "ERR missing-argument the nick is missing"),
         ("SAY", "ERR missing-argument the text to say is missing"),
