@@ -50,6 +50,10 @@ async def listen(reactor: Any, factory: ChatFactory, description: str) -> Any:
 
 async def main(reactor: Any, config: Config) -> None:
     """Run until SIGINT or SIGTERM; then WALL, BYE and close everyone."""
+    # task.react calls main before reactor.run installs the SIGTERM/SIGINT
+    # handlers; waiting one turn means nobody sees "listening" while a signal
+    # would still kill the process without its WALL and BYE.
+    await task.deferLater(reactor, 0, lambda: None)
     factory = ChatFactory(config, reactor)
     for description in config.listen:
         port = await listen(reactor, factory, description)

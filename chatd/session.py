@@ -36,7 +36,7 @@ HELP_TEXT = (
 class Session:
     """The per-connection state machine; the room's ``Member``."""
 
-    __slots__ = ("room", "nick", "is_oper", "closed", "_write", "_close", "_oper_password",
+    __slots__ = ("room", "nick", "is_oper", "closed", "write", "_close", "_oper_password",
                  "__weakref__")
 
     def __init__(
@@ -51,13 +51,12 @@ class Session:
         self.nick: str | None = None
         self.is_oper = False
         self.closed = False
-        self._write = write
+        # Bytes to this connection: the room's ``Member.write``.  The
+        # transport's own callable, not a method wrapping it, because the
+        # outbox calls it once per member per turn.
+        self.write = write
         self._close = close
         self._oper_password = oper_password
-
-    def write(self, data: bytes) -> None:
-        """Bytes to this connection (the room's ``Member`` interface)."""
-        self._write(data)
 
     def send(self, message: wire.Message) -> None:
         """One message to this connection, after the broadcasts it is due."""

@@ -79,7 +79,7 @@ class TestShutdown:
 
     def test_idle_server_exits_zero_on_sigterm(self, chatd_server: RunningServer) -> None:
         """A running server with no connections left exits 0 promptly on SIGTERM."""
-        # A HELLO proves the reactor runs (see the xfail below for why that matters).
+        # A HELLO proves the reactor runs.
         probe = LineClient(chatd_server.host, chatd_server.port)
         assert probe.read_line().startswith("HELLO ")
         probe.close()
@@ -87,11 +87,6 @@ class TestShutdown:
         chatd_server.process.send_signal(signal.SIGTERM)
         assert chatd_server.process.wait(FEW_SECONDS) == 0
 
-    @pytest.mark.xfail(reason="BUG: task.react runs main() before reactor.run(), so chatd "
-                              "listens and prints 'listening on' before Twisted installs its "
-                              "SIGTERM/SIGINT handlers; a signal in that window kills it "
-                              "(exit -15, no WALL/BYE). Seen in ~1 of 3 immediate SIGTERMs",
-                       strict=True)
     def test_sigterm_as_soon_as_it_listens_is_graceful(self, tmp_path: Path) -> None:
         """A SIGTERM that arrives once chatd listens, even before it has said so, still ends in exit status 0."""
         with socket.socket() as finder:
