@@ -110,7 +110,8 @@ def error_words(code: str, text: str, nick: str | None = None) -> str:
         case ErrorCode.BAD_ENCODING:
             return "The server could not read that line (it was not UTF-8)."
         case ErrorCode.FLOOD:
-            return "You are sending too fast; the server dropped that line. Slow down a little."
+            return ("You are sending faster than the server allows; "
+                    "your lines are delayed, not lost.")
         case ErrorCode.NOT_PERMITTED:
             return f"Not allowed: {_commands_in_words(text)}."
         case ErrorCode.UNKNOWN_COMMAND:

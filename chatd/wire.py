@@ -163,7 +163,10 @@ class Nick(Message):
     def __post_init__(self) -> None:
         _require(self.name, "the nick")
         if not is_valid_nick(self.name):
-            raise ChatError(ErrorCode.BAD_NICK, f"{self.name!r} is not a valid nick: {NICK_RULES}")
+            # Quote at most a little more than a nick's worth, so the reply
+            # to a huge bad nick stays short.
+            shown = self.name if len(self.name) <= 2 * NICK_MAX else self.name[:NICK_MAX] + "..."
+            raise ChatError(ErrorCode.BAD_NICK, f"{shown!r} is not a valid nick: {NICK_RULES}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,8 +141,8 @@ class TestErrorWords:
         (ErrorCode.NEED_NICK, "log in first with NICK <name>", "You are not logged in yet."),
         (ErrorCode.LINE_TOO_LONG, "x", "That line is too long for the server; it was not sent."),
         (ErrorCode.BAD_ENCODING, "x", "The server could not read that line (it was not UTF-8)."),
-        (ErrorCode.FLOOD, "x", "You are sending too fast; the server dropped that line. "
-                               "Slow down a little."),
+        (ErrorCode.FLOOD, "x", "You are sending faster than the server allows; "
+                               "your lines are delayed, not lost."),
         (ErrorCode.NOT_PERMITTED, "only operators may WALL on this server; use OPER <password>",
          "Not allowed: only operators may /wall on this server; use /oper PASSWORD."),
         (ErrorCode.MISSING_ARGUMENT, "the text to say is missing",

@@ -611,3 +611,12 @@ class TestProperties:
         once = wire.clean_text(text)
         assert wire.clean_text(once) == once
         assert all(c == "\t" or unicodedata.category(c) != "Cc" for c in once)
+
+
+class TestBadNickReply:
+    def test_a_huge_bad_nick_is_quoted_short(self) -> None:
+        """The bad-nick reply to a 1000-character nick quotes only its first 20 characters."""
+        with pytest.raises(ChatError) as caught:
+            wire.parse_client_line(b"NICK " + b"x" * 1000)
+        assert caught.value.code == ErrorCode.BAD_NICK
+        assert caught.value.text.startswith("'" + "x" * 20 + "...' is not a valid nick")
