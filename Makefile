@@ -23,6 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# chatd against the naive baseline, in one run: prints the table of
+# docs/performance.md (about 5 minutes).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
 # A longer byte-level fuzz of the protocol edge, outside the normal test run.
 FUZZ_EXAMPLES ?= 20000
 fuzz: $(STAMP)

@@ -101,10 +101,10 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     storm_timeout = str(args.storm_timeout)
     every = [
         Scenario("traffic-100", "100 clients, 10 senders, window " + window,
-                 ("--clients", "100", "--senders", "10", "--window", window,
+                 ("--clients", "100", "--senders", "10", "--window", window, "--check", "probes",
                   "--duration", duration), args.duration + 120),
         Scenario("traffic-1000", "1000 clients, 10 senders, window " + window,
-                 ("--clients", "1000", "--senders", "10", "--window", window,
+                 ("--clients", "1000", "--senders", "10", "--window", window, "--check", "probes",
                   "--duration", duration), args.duration + 180),
         Scenario("login-1000", "login storm, 1000 clients",
                  ("--mode", "login", "--clients", "1000", "--login-timeout", storm_timeout),
@@ -218,7 +218,9 @@ def main() -> None:
                         help="run only this scenario (repeatable): traffic-100, traffic-1000, "
                              "login-1000, storm-idle-10000")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of sending")
-    parser.add_argument("--window", type=int, default=4, help="closed-loop window per sender")
+    parser.add_argument("--window", type=int, default=1,
+                        help="closed-loop window per sender (default 1: send, hear it back, "
+                             "send the next)")
     parser.add_argument("--storm-timeout", type=float, default=120.0,
                         help="give up a login storm after this many seconds (default 120)")
     parser.add_argument("--chatd-arg", action="append", metavar="ARG",

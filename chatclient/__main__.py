@@ -15,21 +15,12 @@ import sys
 from collections.abc import Sequence
 
 from chatd import wire
+from chatd.argtypes import remote_port
 from chatclient.client import Client
 from chatclient.connection import ConnectError, Connection
 from chatclient.state import ClientState
 
 DEFAULT_PORT = 8123
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
-    return value
 
 
 def _nick(text: str) -> str:
@@ -46,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "are printed as text.",
         epilog="Keys and commands: docs/client.md, or /help once connected.")
     parser.add_argument("host", help="the chatd server, e.g. localhost")
-    parser.add_argument("port", nargs="?", type=_port, default=DEFAULT_PORT,
+    parser.add_argument("port", nargs="?", type=remote_port, default=DEFAULT_PORT,
                         help=f"its port (default {DEFAULT_PORT})")
     parser.add_argument("--nick", type=_nick, help="log in as NICK without asking")
     parser.add_argument("--no-bell", action="store_true",

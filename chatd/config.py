@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chatd import __version__
+from chatd.argtypes import port, positive_float, positive_int
 
 DEFAULT_PORT = 8123
 # Twisted's default listen backlog is 50: a burst of connects past it waits
@@ -46,36 +47,6 @@ class ConfigError(Exception):
     """A setting that cannot work; the message is for the operator."""
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return value
-
-
 def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     """The command line of ``chatd`` (and of ``twistd chatd``)."""
     parser = argparse.ArgumentParser(
@@ -85,7 +56,7 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chatd {__version__}")
     where = parser.add_argument_group("where to listen")
-    where.add_argument("--port", type=_port, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    where.add_argument("--port", type=port, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
     where.add_argument("--host", help="interface address to listen on (default: all IPv4 interfaces)")
     where.add_argument(
         "--listen", action="append", default=[], metavar="ENDPOINT",
@@ -94,31 +65,31 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
              "add a TCP listener only when given",
     )
     limits = parser.add_argument_group("limits")
-    limits.add_argument("--max-line", type=_positive, default=1024, metavar="BYTES",
+    limits.add_argument("--max-line", type=positive_int, default=1024, metavar="BYTES",
                         help="longest accepted line, without its line end (default 1024)")
-    limits.add_argument("--max-sendq", type=_positive, default=256 * 1024, metavar="BYTES",
+    limits.add_argument("--max-sendq", type=positive_int, default=256 * 1024, metavar="BYTES",
                         help="bytes waiting to be sent to one connection before it is cut "
                              "(default 262144)")
-    limits.add_argument("--max-recvq", type=_positive, default=128 * 1024, metavar="BYTES",
+    limits.add_argument("--max-recvq", type=positive_int, default=128 * 1024, metavar="BYTES",
                         help="bytes of already-read, not yet handled input (a flood backlog) "
                              "before the connection is cut with BYE flood (default 131072)")
-    limits.add_argument("--flood-burst", type=_positive, default=10, metavar="LINES",
+    limits.add_argument("--flood-burst", type=positive_int, default=10, metavar="LINES",
                         help="lines a connection may send at once (default 10)")
-    limits.add_argument("--flood-rate", type=_positive_float, default=5.0, metavar="LINES_PER_S",
+    limits.add_argument("--flood-rate", type=positive_float, default=5.0, metavar="LINES_PER_S",
                         help="lines per second after the burst; faster input is delayed, "
                              "not dropped (default 5)")
     limits.add_argument("--no-flood-limit", action="store_true",
                         help="turn flood control off (for benchmarks)")
-    limits.add_argument("--max-clients", type=_positive, default=10_000, metavar="N",
+    limits.add_argument("--max-clients", type=positive_int, default=10_000, metavar="N",
                         help="connections at once (default 10000)")
-    limits.add_argument("--max-per-ip", type=_positive, default=16, metavar="N",
+    limits.add_argument("--max-per-ip", type=positive_int, default=16, metavar="N",
                         help="connections at once from one address (default 16)")
     limits.add_argument("--limit-loopback", action="store_true",
                         help="apply --max-per-ip to loopback addresses too (exempt by default)")
-    limits.add_argument("--register-timeout", type=_positive_float, default=120.0,
+    limits.add_argument("--register-timeout", type=positive_float, default=120.0,
                         metavar="SECONDS",
                         help="close connections that have not sent NICK by then (default 120)")
-    limits.add_argument("--socket-sndbuf", type=_positive, default=0, metavar="BYTES",
+    limits.add_argument("--socket-sndbuf", type=positive_int, default=0, metavar="BYTES",
                         help="fix each connection's kernel send buffer (default: the kernel "
                              "autotunes it, up to net.ipv4.tcp_wmem's maximum per stalled "
                              "reader, before --max-sendq starts counting)")

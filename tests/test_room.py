@@ -11,28 +11,16 @@ from chatd import wire
 from chatd.errors import ChatError, ErrorCode
 from chatd.outbox import Outbox
 from chatd.room import Room
+from tests.fakes import Recorder
 
 
-class FakeMember:
+class FakeMember(Recorder):
     """A connection as the room sees it, recording every byte written to it."""
 
     def __init__(self, name: str = "member") -> None:
+        super().__init__()
         self.name = name
         self.nick: str | None = None
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    @property
-    def lines(self) -> list[str]:
-        """What the peer read, as lines without their CRLF."""
-        data = b"".join(self.writes)
-        assert data == b"" or data.endswith(b"\r\n"), data
-        return data.decode().split("\r\n")[:-1]
-
-    def clear(self) -> None:
-        self.writes.clear()
 
     def __repr__(self) -> str:
         return f"FakeMember({self.name!r}, nick={self.nick!r})"

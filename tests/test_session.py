@@ -7,30 +7,18 @@ import pytest
 from chatd import __version__, wire
 from chatd.room import Room
 from chatd.session import DEFAULT_QUIT_REASON, GREETING, HELP_TEXT, Session
+from tests.fakes import Recorder
 
 
-class FakeTransport:
+class FakeTransport(Recorder):
     """The two callables a session is given, recording what it does with them."""
 
     def __init__(self) -> None:
-        self.writes: list[bytes] = []
+        super().__init__()
         self.closes = 0
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
 
     def close(self) -> None:
         self.closes += 1
-
-    @property
-    def lines(self) -> list[str]:
-        """What the peer read, as lines without their CRLF (each must end in CRLF)."""
-        data = b"".join(self.writes)
-        assert data == b"" or data.endswith(b"\r\n"), data
-        return data.decode().split("\r\n")[:-1]
-
-    def clear(self) -> None:
-        self.writes.clear()
 
 
 class Client:

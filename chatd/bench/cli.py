@@ -24,6 +24,7 @@ from time import monotonic_ns
 from typing import Any
 
 from chatd import __version__
+from chatd.argtypes import positive_float, positive_int, remote_port
 from chatd.bench import stats
 from chatd.bench.client import MIN_PAYLOAD
 from chatd.bench.worker import WorkerSpec, worker_main
@@ -39,20 +40,6 @@ class BenchError(Exception):
 # --- command line -------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd-bench",
@@ -63,32 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chatd-bench {__version__}")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--port", type=remote_port, default=8123)
     parser.add_argument("--mode", choices=("traffic", "login", "idle"), default="traffic",
                         help="traffic: SAY load (default); login: a login storm, every client "
                              "connecting and sending NICK at once; idle: hold N logged-in "
                              "clients for --duration and report server RSS per connection")
     parser.add_argument("--idle", dest="mode", action="store_const", const="idle",
                         help="the same as --mode idle")
-    parser.add_argument("--clients", "-n", type=_positive_int, default=100, metavar="N")
+    parser.add_argument("--clients", "-n", type=positive_int, default=100, metavar="N")
     parser.add_argument("--senders", "-s", type=int, default=10, metavar="S",
                         help="how many of the N clients SAY (default 10)")
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--window", "-w", type=_positive_int, metavar="W",
+    pace.add_argument("--window", "-w", type=positive_int, metavar="W",
                       help="closed loop: each sender keeps at most W of its own lines "
                            "un-echoed (default 4)")
-    pace.add_argument("--rate", "-r", type=_positive_float, metavar="R",
+    pace.add_argument("--rate", "-r", type=positive_float, metavar="R",
                       help="open loop: each sender sends R lines per second")
-    parser.add_argument("--duration", "-t", type=_positive_float, default=10.0, metavar="T",
+    parser.add_argument("--duration", "-t", type=positive_float, default=10.0, metavar="T",
                         help="seconds of sending (traffic) or of holding (idle); default 10")
     parser.add_argument("--payload-size", type=int, default=64, metavar="B",
                         help=f"bytes of SAY text, at least {MIN_PAYLOAD} (default 64)")
     parser.add_argument("--server-pid", type=int, metavar="PID",
                         help="the server's pid (same machine): report its CPU use, and RSS "
                              "before/after (from /proc)")
-    parser.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help="client processes (default: CPU count)")
-    parser.add_argument("--connect-concurrency", type=_positive_int, default=100, metavar="C",
+    parser.add_argument("--connect-concurrency", type=positive_int, default=100, metavar="C",
                         help="TCP handshakes (connect to HELLO) in flight at once, all workers "
                              "together (default 100)")
     parser.add_argument("--ramp", type=float, default=None, metavar="PER_S",
@@ -101,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="who parses every SAY line for per-sender order: all receivers "
                              "(default), or only the probes and the senders while the others "
                              "count lines with bytes.count (lighter, for heavy loads)")
-    parser.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="S",
+    parser.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="S",
                         help="per connection, TCP connect to HELLO (default 10)")
-    parser.add_argument("--login-timeout", type=_positive_float, default=120.0, metavar="S",
+    parser.add_argument("--login-timeout", type=positive_float, default=120.0, metavar="S",
                         help="for all N to log in and hear each other (default 120)")
-    parser.add_argument("--drain-timeout", type=_positive_float, default=10.0, metavar="S",
+    parser.add_argument("--drain-timeout", type=positive_float, default=10.0, metavar="S",
                         help="after sending stops, how long to wait for lines still due "
                              "(default 10)")
     parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
