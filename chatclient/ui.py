@@ -117,6 +117,16 @@ class Viewport:
         while index >= 0 and len(collected) < height:
             collected[:0] = render.rows(lines[index], width)
             index -= 1
+        if index < 0 and self.anchor is not None:
+            # Scrolled to the very top: fill the pane downwards rather than
+            # leave it blank above the first line.
+            while bottom + 1 < len(lines):
+                more = render.rows(lines[bottom + 1], width)
+                if len(collected) + len(more) > height:
+                    break
+                collected.extend(more)
+                bottom += 1
+            self.anchor = None if bottom >= len(lines) - 1 else lines[bottom].seq
         self.visible = max(1, bottom - index)
         self.at_top = index < 0 and len(collected) <= height
         shown = collected[-height:] if height else []

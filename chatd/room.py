@@ -103,7 +103,10 @@ class Room:
         assert member.nick is not None
         del self._members[wire.nick_key(member.nick)]
         self.outbox.remove(member)
-        self.log.info("{nick} left ({reason})", nick=member.nick, reason=reason)
+        if self.log_messages:  # a QUIT reason is the user's own text
+            self.log.info("{nick} left ({reason})", nick=member.nick, reason=reason)
+        else:
+            self.log.info("{nick} left", nick=member.nick)
         self.broadcast(wire.Parted(member.nick, reason))
 
     # --- commands ---

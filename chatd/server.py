@@ -24,7 +24,9 @@ from chatd.protocol import ChatFactory, log
 
 def log_observer(config: Config, stream: TextIO) -> ILogObserver:
     """Info and above, as text or JSON lines."""
-    observer = (jsonFileLogObserver(stream) if config.log_format == "json"
+    # JSON: one object per line, without the RFC 7464 record separator
+    # Twisted puts before each, so `json.loads` per line works.
+    observer = (jsonFileLogObserver(stream, recordSeparator="") if config.log_format == "json"
                 else textFileLogObserver(stream))
     return FilteringLogObserver(observer, [LogLevelFilterPredicate(LogLevel.info)])
 

@@ -233,19 +233,19 @@ class TestEntryPoints:
 
 
 def records(log: str) -> list[dict[str, object]]:
-    """The JSON log records in ``log``; each line is one object, optionally
-    after the RS character Twisted writes (RFC 7464 JSON text sequences)."""
+    """The JSON log records in ``log``: each line is one plain JSON object."""
     found = []
     for line in log.splitlines():
         if line.strip():
-            record = json.loads(line.removeprefix("\x1e"))
+            record = json.loads(line)
             assert isinstance(record, dict)
             found.append(record)
     return found
 
 
 def chat_privately(server: RunningServer) -> None:
-    """ann says, tells and WALLs distinctive texts; then the server stops."""
+    """ann says, tells and WALLs distinctive texts, bob quits with one; then
+    the server stops."""
     ann = LineClient(server.host, server.port)
     bob = LineClient(server.host, server.port)
     ann.login("ann")
@@ -253,6 +253,9 @@ def chat_privately(server: RunningServer) -> None:
     ann.send("SAY said-phrase-1", "TELL bob told-phrase-2", "WALL walled-phrase-3")
     assert bob.read_lines(3) == [
         "SAY ann said-phrase-1", "TELL ann told-phrase-2", "WALL ann walled-phrase-3"]
+    bob.send("QUIT quit-phrase-4")
+    assert bob.read_line() == "BYE quit-phrase-4"
+    assert ann.read_until("PART bob")[-1] == "PART bob quit-phrase-4"
     ann.close()
     bob.close()
     assert server.stop() == 0
@@ -272,21 +275,21 @@ class TestLogging:
 
     def test_message_text_is_not_logged_by_default(
             self, chatd_factory: Callable[..., RunningServer]) -> None:
-        """Without --log-messages, what users SAY, TELL and WALL is not in the log."""
+        """Without --log-messages, what users SAY, TELL, WALL and QUIT with is not in the log."""
         server = chatd_factory()
         chat_privately(server)
         log = server.log()
         assert "ann logged in" in log
-        for phrase in ("said-phrase-1", "told-phrase-2", "walled-phrase-3"):
+        for phrase in ("said-phrase-1", "told-phrase-2", "walled-phrase-3", "quit-phrase-4"):
             assert phrase not in log
 
     def test_log_messages_logs_message_text(
             self, chatd_factory: Callable[..., RunningServer]) -> None:
-        """With --log-messages, SAY, TELL and WALL texts are logged."""
+        """With --log-messages, SAY, TELL, WALL and QUIT texts are logged."""
         server = chatd_factory("--log-messages")
         chat_privately(server)
         log = server.log()
-        for phrase in ("said-phrase-1", "told-phrase-2", "walled-phrase-3"):
+        for phrase in ("said-phrase-1", "told-phrase-2", "walled-phrase-3", "quit-phrase-4"):
             assert phrase in log
 
 
