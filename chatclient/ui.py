@@ -370,7 +370,9 @@ class ChatView:
     def _key_bindings(self) -> KeyBindings:
         keys = KeyBindings()
         chatting = Condition(lambda: not self.state.show_login)
-        empty_input = Condition(lambda: not self.input_field.text) & has_focus(self.input_field)
+        empty_input = (Condition(lambda: not self.input_field.text) & has_focus(self.input_field)
+                       | Condition(lambda: not self.login_field.text)
+                       & has_focus(self.login_field))
 
         @keys.add("pageup", filter=chatting)
         def _(event: KeyPressEvent) -> None:
@@ -398,7 +400,7 @@ class ChatView:
             """Leave cleanly."""
             self.leave()
 
-        @keys.add("c-d", filter=empty_input | has_focus(self.login_field))
+        @keys.add("c-d", filter=empty_input)
         def _(event: KeyPressEvent) -> None:
             """Ctrl-D on an empty line leaves, as in a shell."""
             self.leave()
