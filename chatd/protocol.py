@@ -149,7 +149,8 @@ class ChatProtocol(LineReceiver):
             transport.abortConnection()
             return
         sock = self._socket
-        if sock is not None and not queued and not transport.disconnecting:
+        if sock is not None and not queued and transport.connected \
+                and not transport.disconnecting:
             # Eager write: with nothing queued, hand the bytes to the kernel
             # now.  Twisted would buffer them, register the socket for
             # writability, send on the next poll and unregister: two
@@ -287,7 +288,6 @@ class ChatFactory(Factory):
             reactor = default_reactor
         self.config = config if config is not None else Config()
         self.reactor = reactor
-        self.max_length = self.config.max_line + 1  # an unfinished line may end in CR
         self.room = Room(
             Outbox(schedule=lambda flush: reactor.callLater(0, flush)),
             max_line=self.config.max_line,
