@@ -90,7 +90,8 @@ class Outbox:
         shares = {0: b"".join(log)}
         end = len(log)
         audience = self._audience
-        self._held = held = []
+        held: list[tuple[Sink, bytes]] = []
+        self._held = held
         try:
             for sink in list(audience):
                 mark = marks.get(sink, 0)
