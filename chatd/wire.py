@@ -420,8 +420,8 @@ def _split_fields(rest: str, shape: tuple[str, ...]) -> Iterator[str | tuple[str
             yield rest.strip(" ")
         elif kind == WORD:
             rest = rest.lstrip(" ")
-            word, _, rest = rest.partition(" ")
-            rest = " " + rest if _ else ""
+            word, separator, rest = rest.partition(" ")
+            rest = separator + rest  # keep the one space that precedes a TEXT
             yield word
         elif kind == WORDS:
             # Split on spaces only, as WORD does: a word may hold a TAB.
@@ -437,7 +437,7 @@ def _parse(text: str, table: dict[str, type[Message]], *, upper: bool) -> Messag
     head = text.lstrip(" ")
     if not head.strip():
         return None
-    verb, sep, _ = head.partition(" ")
+    verb = head.partition(" ")[0]
     # ASCII only: str.upper() would make the long s of "ſay" an S.
     key = verb.upper() if upper and verb.isascii() else verb
     cls = table.get(key)
