@@ -118,6 +118,16 @@ class Connection:
         self._writer.write(wire.encode(message))
         return True
 
+    async def drain(self) -> None:
+        """Wait until what was sent is (mostly) handed to the kernel, so a
+        fast producer waits for the server instead of buffering without end."""
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            try:
+                await writer.drain()
+            except (OSError, ssl.SSLError):
+                pass  # the reader reports the loss
+
     async def close(self, grace: float = 2.0) -> None:
         """Stop reconnecting; give the server ``grace`` seconds to hang up
         (after our QUIT it sends BYE and closes), then hang up ourselves."""

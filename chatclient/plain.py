@@ -74,13 +74,20 @@ class PlainSession:
         return bool(done())  # type: ignore[operator]
 
 
+INPUT_AHEAD = 256  # input lines read ahead of what has been sent
+
+
 def _read_lines(queue: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop,
                 source: TextIO) -> None:
     """Feed the input to the loop from a daemon thread: a blocked read must
-    not keep the process alive after /quit."""
-    for line in source:
-        loop.call_soon_threadsafe(queue.put_nowait, line)
-    loop.call_soon_threadsafe(queue.put_nowait, None)
+    not keep the process alive after /quit.  The queue is bounded and the
+    thread waits for room, so an endless input costs bounded memory."""
+    try:
+        for line in source:
+            asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
+        asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+    except RuntimeError:
+        pass  # the loop has closed: the run is over
 
 
 async def run_plain(args: argparse.Namespace, tls: ssl.SSLContext | None, *,
@@ -113,13 +120,14 @@ async def _converse(session: PlainSession, connection: Connection, source: TextI
         print(f"chat-tui: could not log in as {state.wanted_nick}: "
               f"{state.login_error or 'no answer from the server'}", file=sys.stderr)
         return 1
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    queue: asyncio.Queue[str | None] = asyncio.Queue(INPUT_AHEAD)
     threading.Thread(target=_read_lines, args=(queue, asyncio.get_running_loop(), source),
                      daemon=True).start()
     while not session.lost:
         line = await _next(queue, session)
         if line is None or client.submit(line) == QUIT:
             break
+        await connection.drain()  # the server's flood lag paces us, not our memory
     if session.lost and not state.quitting:
         print("chat-tui: the connection was lost", file=sys.stderr)
         return 1
