@@ -345,13 +345,11 @@ class ChatFactory(Factory):
             return succeed(None)
         waiter: Deferred[None] = Deferred()
         self._drained.append(waiter)
-        timer = self.reactor.callLater(grace, self._give_up, waiter)
-        waiter.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
-        return waiter
 
-    def _give_up(self, waiter: Deferred[None]) -> None:
-        for protocol in list(self.protocols):
-            protocol.transport.abortConnection()
-        if not waiter.called:
+        def give_up(result: object, timeout: float) -> None:
+            """Grace is over: abort whoever is still sending, and finish."""
             self._drained.remove(waiter)
-            waiter.callback(None)
+            for protocol in list(self.protocols):
+                protocol.transport.abortConnection()
+
+        return waiter.addTimeout(grace, self.reactor, onTimeoutCancel=give_up)

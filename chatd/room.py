@@ -7,7 +7,6 @@ and no sockets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 from chatd import wire
@@ -68,9 +67,6 @@ class Room:
 
     def __len__(self) -> int:
         return len(self._members)
-
-    def __iter__(self) -> Iterator[Member]:
-        return iter(list(self._members.values()))
 
     def find(self, nick: str) -> Member | None:
         """The member with this nick, ignoring case."""

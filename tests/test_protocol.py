@@ -276,10 +276,13 @@ class TestClosing:
     def test_shutdown_gives_up_after_grace(self) -> None:
         """shutdown()'s Deferred fires after the grace period even if connections linger."""
         factory = make_factory()
-        connect(factory).login("ann")
+        peer = connect(factory).login("ann")
         fired: list[object] = []
         factory.shutdown(grace=3.0).addCallback(fired.append)
         factory.reactor.advance(2.9)
         assert fired == []
         factory.reactor.advance(0.2)
+        assert fired == [None]
+        assert peer.transport.disconnected  # aborted, not left to linger
+        peer.lose()  # the loss reported after giving up fires nothing twice
         assert fired == [None]
