@@ -1,4 +1,4 @@
-"""Fan-out that writes each member once per reactor turn.
+"""Per-turn coalescing: each member of one dialect is written once per reactor turn.
 
 A broadcast is encoded once and appended to the turn's log; at the end of the
 turn every member gets the whole log in one write.  That turns 10,000 logins
@@ -31,37 +31,43 @@ Scheduler = Callable[[Callable[[], None]], object]
 
 
 class Outbox:
-    """The audience of the room's broadcasts, and their per-turn log."""
+    """The audience of one dialect's broadcasts, and their per-turn log."""
 
     def __init__(self, schedule: Scheduler | None = None) -> None:
         self._schedule = schedule
-        self._audience: dict[Sink, None] = {}
+        # Each sink's ``write``, looked up once when it joins: the flush
+        # calls it once per member per turn, the server's hottest line.
+        self._audience: dict[Sink, Callable[[bytes], None]] = {}
         self._log: list[bytes] = []
         self._marks: dict[Sink, int] = {}
         self._flush_due = False
         # Sends made by a write during ``flush`` wait here until every sink
         # has had its share, so none overtakes a broadcast it was due.
         self._held: list[tuple[Sink, bytes]] | None = None
+        # Sinks removed by a write during ``flush``: they get no more.
+        self._gone: set[Sink] = set()
 
     def __len__(self) -> int:
         return len(self._audience)
 
     def add(self, sink: Sink) -> None:
         """Let ``sink`` hear broadcasts from now on."""
-        self._audience[sink] = None
+        self._audience[sink] = sink.write
+        self._gone.discard(sink)
         if self._log:
             self._marks[sink] = len(self._log)
 
     def remove(self, sink: Sink) -> None:
         """Stop broadcasting to ``sink``; what it was still due is dropped."""
-        self._audience.pop(sink, None)
+        if self._audience.pop(sink, None) is not None and self._held is not None:
+            self._gone.add(sink)
         self._marks.pop(sink, None)
 
     def broadcast(self, data: bytes) -> None:
         """Send the same bytes to the whole audience, this turn."""
         if self._schedule is None:
-            for sink in list(self._audience):
-                sink.write(data)
+            for write in list(self._audience.values()):
+                write(data)
             return
         self._log.append(data)
         if not self._flush_due:
@@ -87,20 +93,35 @@ class Outbox:
         if not log:
             return
         self._log, self._marks = [], {}
-        shares = {0: b"".join(log)}
-        end = len(log)
-        audience = self._audience
+        whole = b"".join(log)
         held: list[tuple[Sink, bytes]] = []
         self._held = held
+        gone = self._gone
         try:
-            for sink in list(audience):
-                mark = marks.get(sink, 0)
-                if mark < end and sink in audience:
-                    share = shares.get(mark)
-                    if share is None:
-                        share = shares[mark] = b"".join(log[mark:])
-                    sink.write(share)
+            if not marks:
+                # The common turn: nobody joined or was answered mid-turn, so
+                # everyone gets the same bytes and the loop is one call each.
+                for sink, write in list(self._audience.items()):
+                    if gone and sink in gone:
+                        continue
+                    write(whole)
+            else:
+                self._flush_marked(log, marks, whole, gone)
         finally:
             self._held = None
+            gone.clear()
         for sink, data in held:
             self.send(sink, data)
+
+    def _flush_marked(self, log: list[bytes], marks: dict[Sink, int], whole: bytes,
+                      gone: set[Sink]) -> None:
+        """Each sink gets the log from its mark on; sinks at one mark share bytes."""
+        shares = {0: whole}
+        end = len(log)
+        for sink, write in list(self._audience.items()):
+            mark = marks.get(sink, 0)
+            if mark < end and not (gone and sink in gone):
+                share = shares.get(mark)
+                if share is None:
+                    share = shares[mark] = b"".join(log[mark:])
+                write(share)

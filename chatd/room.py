@@ -1,25 +1,64 @@
-"""The one chat room: who is in it, their nicks, and who hears what.
+"""The one chat room: its rules, and who hears which event.
 
-Pure: members are reached only through ``Member.write`` (bytes, already
-encoded) by way of the ``Outbox``, so the room is tested with recording fakes
-and no sockets.
+The room decides; it never reads a clock and never writes a byte.  A command
+becomes an event published to the ``Bus``; the room hears every event back
+from the bus (its own and, later, other nodes') and tells its ``Audience``
+(the fan-out) who gets it.  Nick ownership is the bus's, so the room keeps
+only a mirror of the roster, built from the events in the bus's order.
+
+Protocol v1, section 9: every logged-in user sees the broadcasts in the same
+order; a user hears only broadcasts made after its own ``JOIN``; a reply comes
+after every broadcast its connection was owed.  The first two hold because
+all broadcasts reach the audience through ``_hear`` in bus order; the third is
+the outbox's.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chatd import wire
+from chatd.bus import Bus
 from chatd.errors import ChatError, ErrorCode
-from chatd.outbox import Outbox
+from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
+from chatd.nicks import nick_key
+
+CONNECTION_LOST = "connection lost"
 
 
 class Member(Protocol):
-    """A connection as the room sees it."""
+    """A connection's session, as the room sees it.
 
-    nick: str | None
+    The room answers a nick claim through these calls; it never sets the
+    member's nick itself.
+    """
 
-    def write(self, data: bytes) -> None: ...
+    @property
+    def nick(self) -> str | None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def logged_in(self, nick: str) -> None:
+        """The claim of ``nick`` succeeded; ``JOIN`` follows."""
+
+    def renamed(self, nick: str) -> None:
+        """The member is now called ``nick``; ``RENAME`` follows, if it changed."""
+
+    def refused(self, error: ChatError) -> None:
+        """A nick claim (login or rename) failed."""
+
+    def welcome(self, nicks: list[str]) -> None:
+        """The member's own ``JOIN`` went out; ``nicks`` is the roster to show it."""
+
+
+class Audience(Protocol):
+    """The fan-out, as the room sees it: who hears what, never the words."""
+
+    def add(self, member: Any) -> None: ...
+    def remove(self, member: Any) -> None: ...
+    def broadcast(self, stamped: Stamped) -> None: ...
+    def tell(self, member: Any, stamped: Stamped) -> None: ...
+    def wall(self, stamped: Stamped) -> None: ...
 
 
 class EventLog(Protocol):
@@ -35,91 +74,52 @@ class _NoLog:
 
 
 class Room:
-    """Logged-in members keyed by case-folded nick, and every connection."""
+    """The members on this node, the roster of the whole room, and the rules."""
 
-    def __init__(
-        self,
-        outbox: Outbox | None = None,
-        *,
-        max_line: int = 1024,
-        log: EventLog | None = None,
-        log_messages: bool = False,
-    ) -> None:
-        self.outbox = outbox if outbox is not None else Outbox()
-        self.max_line = max_line
+    def __init__(self, bus: Bus, audience: Audience, *, log: EventLog | None = None,
+                 log_messages: bool = False) -> None:
+        self._bus = bus
+        self._audience = audience
         self.log: EventLog = log if log is not None else _NoLog()
         self.log_messages = log_messages
-        self._members: dict[str, Member] = {}
-        self._connections: dict[Member, None] = {}
+        self._local: dict[str, Member] = {}
+        self._roster: dict[str, str] = {}
+        bus.subscribe(self._hear)
 
     # --- who is here ---
 
     @property
     def nicks(self) -> list[str]:
-        """Logged-in nicks, in the order they logged in (a rename moves a
-        nick to the end)."""
-        return [m.nick for m in self._members.values() if m.nick is not None]
-
-    @property
-    def connections(self) -> list[Member]:
-        """Every open connection, logged in or not."""
-        return list(self._connections)
+        """Every nick in the room, in the order they logged in (a rename
+        moves a nick to the end)."""
+        return list(self._roster.values())
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self._roster)
 
     def find(self, nick: str) -> Member | None:
-        """The member with this nick, ignoring case."""
-        return self._members.get(wire.nick_key(nick))
+        """The member on this node with this nick, ignoring case."""
+        return self._local.get(nick_key(nick))
 
-    # --- sending ---
-
-    def send(self, member: Member, message: wire.Message) -> None:
-        """One line to one member, in order after its broadcasts."""
-        self.outbox.send(member, wire.encode(message))
-
-    def broadcast(self, message: wire.Message) -> None:
-        """One line to every logged-in member, encoded once."""
-        self.outbox.broadcast(wire.encode(message))
-
-    # --- connections ---
-
-    def connect(self, member: Member) -> None:
-        """A connection opened; it hears WALLs but nothing else until NICK."""
-        self._connections[member] = None
-
-    def disconnect(self, member: Member, reason: str) -> None:
-        """A connection closed for ``reason``; the others hear PART if it had
-        logged in.  Calling it twice is harmless."""
-        self._connections.pop(member, None)
-        if member.nick is not None and self.find(member.nick) is member:
-            self._leave(member, reason)
-
-    def _leave(self, member: Member, reason: str) -> None:
-        assert member.nick is not None
-        del self._members[wire.nick_key(member.nick)]
-        self.outbox.remove(member)
-        if self.log_messages:  # a QUIT reason is the user's own text
-            self.log.info("{nick} left ({reason})", nick=member.nick, reason=reason)
-        else:
-            self.log.info("{nick} left", nick=member.nick)
-        self.broadcast(wire.Parted(member.nick, reason))
-
-    # --- commands ---
+    # --- nicks: claimed through the bus, answered later ---
 
     def login(self, member: Member, nick: str) -> None:
-        """Protocol v1: ``OK NICK`` to the sender, ``JOIN`` to everyone (sender
-        included), then the ``WHO`` reply to the sender."""
-        key = wire.nick_key(nick)
-        if key in self._members:
-            raise ChatError(ErrorCode.NICK_TAKEN, f"{nick} is already taken; choose another nick")
-        self._members[key] = member
-        member.nick = nick
-        self.outbox.add(member)
+        """Claim ``nick`` for ``member``.  Protocol v1: ``OK NICK`` to the
+        sender, ``JOIN`` to everyone (sender included), then the ``WHO`` reply
+        to the sender."""
+        self._bus.claim(nick, lambda ok: self._claimed(member, nick, ok))
+
+    def _claimed(self, member: Member, nick: str, ok: bool) -> None:
+        if not ok:
+            member.refused(_taken(nick))
+            return
+        if member.closed:  # gone while the claim was out: give the nick back
+            self._bus.release(nick, CONNECTION_LOST)
+            return
+        self._local[nick_key(nick)] = member
+        self._audience.add(member)  # before its JOIN, which it hears too
         self.log.info("{nick} logged in", nick=nick)
-        self.send(member, wire.Ok("NICK", nick))
-        self.broadcast(wire.Joined(nick))
-        self.who(member)
+        member.logged_in(nick)
 
     def rename(self, member: Member, new: str) -> None:
         """``OK NICK`` to the sender and ``RENAME`` to everyone.  Changing only
@@ -127,50 +127,90 @@ class Room:
         old = member.nick
         assert old is not None
         if new == old:
-            self.send(member, wire.Ok("NICK", new))
+            member.renamed(new)
             return
-        key, old_key = wire.nick_key(new), wire.nick_key(old)
-        if key != old_key and key in self._members:
-            raise ChatError(ErrorCode.NICK_TAKEN, f"{new} is already taken; choose another nick")
-        del self._members[old_key]
-        self._members[key] = member
-        member.nick = new
+        self._bus.rename(old, new, lambda ok: self._renamed(member, old, new, ok))
+
+    def _renamed(self, member: Member, old: str, new: str, ok: bool) -> None:
+        if not ok:
+            member.refused(_taken(new))
+            return
+        if self._local.get(nick_key(old)) is member:
+            del self._local[nick_key(old)]
+            self._local[nick_key(new)] = member
         self.log.info("{old} is now {new}", old=old, new=new)
-        self.send(member, wire.Ok("NICK", new))
-        self.broadcast(wire.Renamed(old, new))
+        member.renamed(new)
 
-    def say(self, member: Member, text: str) -> None:
+    def leave(self, member: Member, reason: str) -> None:
+        """``member``'s connection closed for ``reason``; the others hear PART
+        if it had logged in.  Calling it twice is harmless."""
+        nick = member.nick
+        if nick is None or self._local.get(nick_key(nick)) is not member:
+            return
+        del self._local[nick_key(nick)]
+        self._audience.remove(member)
+        if self.log_messages:  # a QUIT reason is the user's own text
+            self.log.info("{nick} left ({reason})", nick=nick, reason=reason)
+        else:
+            self.log.info("{nick} left", nick=nick)
+        self._bus.release(nick, reason)
+
+    # --- speaking ---
+
+    def say(self, nick: str, text: str) -> None:
         """Everyone logged in, the sender included, hears the line."""
-        assert member.nick is not None
         if self.log_messages:
-            self.log.info("<{nick}> {text}", nick=member.nick, text=text)
-        self.broadcast(wire.Said(member.nick, text))
+            self.log.info("<{nick}> {text}", nick=nick, text=text)
+        self._bus.publish(Said(nick, text))
 
-    def tell(self, member: Member, nick: str, text: str) -> None:
-        """``TELL`` to the one user, ``OK TELL`` to the sender."""
-        assert member.nick is not None
-        target = self.find(nick)
-        if target is None or target.nick is None:
-            raise ChatError(ErrorCode.NO_SUCH_USER, f"nobody called {nick} is here")
+    def tell(self, nick: str, to: str, text: str) -> str:
+        """``text`` from ``nick`` to the one user called ``to``; the target's
+        nick as the room knows it, for the sender's ``OK TELL``."""
+        target = self._roster.get(nick_key(to))
+        if target is None:
+            raise ChatError(ErrorCode.NO_SUCH_USER, f"nobody called {to} is here")
         if self.log_messages:
-            self.log.info("<{nick}> to {to}: {text}", nick=member.nick, to=target.nick, text=text)
-        self.send(target, wire.Told(member.nick, text))
-        self.send(member, wire.Ok("TELL", target.nick))
+            self.log.info("<{nick}> to {to}: {text}", nick=nick, to=target, text=text)
+        self._bus.publish(Told(nick, target, text))
+        return target
 
     def wall(self, nick: str, text: str) -> None:
-        """Every connection, logged in or not, gets ``WALL``; ``*`` is the
-        server.  Pending broadcasts go first, so nobody sees them reordered."""
+        """Every connection, logged in or not, gets ``WALL``; ``*`` is the server."""
         if self.log_messages:
             self.log.info("WALL from {nick}: {text}", nick=nick, text=text)
         else:
             self.log.info("WALL from {nick}", nick=nick)
-        self.outbox.flush()
-        data = wire.encode(wire.Walled(nick, text))
-        for member in list(self._connections):
-            member.write(data)
+        self._bus.publish(Walled(nick, text))
 
-    def who(self, member: Member) -> None:
-        """``USERS`` lines within the line limit, then ``OK WHO <count>``."""
-        lines = wire.users_lines(self.nicks, self.max_line)
-        lines.append(wire.encode(wire.Ok("WHO", str(len(self._members)))))
-        self.outbox.send(member, b"".join(lines))
+    # --- the bus, in its order ---
+
+    def _hear(self, stamped: Stamped) -> None:
+        """Keep the roster and route one event; every event passes here once."""
+        event = stamped.event
+        audience = self._audience
+        if type(event) is Said:  # the hot path first
+            audience.broadcast(stamped)
+        elif type(event) is Joined:
+            key = nick_key(event.nick)
+            self._roster[key] = event.nick
+            audience.broadcast(stamped)
+            member = self._local.get(key)
+            if member is not None:
+                member.welcome(self.nicks)
+        elif type(event) is Parted:
+            self._roster.pop(nick_key(event.nick), None)
+            audience.broadcast(stamped)
+        elif type(event) is Renamed:
+            self._roster.pop(nick_key(event.old), None)
+            self._roster[nick_key(event.new)] = event.new
+            audience.broadcast(stamped)
+        elif type(event) is Told:
+            member = self._local.get(nick_key(event.target))
+            if member is not None:
+                audience.tell(member, stamped)
+        elif type(event) is Walled:
+            audience.wall(stamped)
+
+
+def _taken(nick: str) -> ChatError:
+    return ChatError(ErrorCode.NICK_TAKEN, f"{nick} is already taken; choose another nick")

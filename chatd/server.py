@@ -19,7 +19,7 @@ from twisted.logger import (
 
 from chatd import __version__
 from chatd.config import Config, ConfigError, parse_config
-from chatd.protocol import ChatFactory, log
+from chatd.transports.tcp import ChatFactory, log
 
 
 def log_observer(config: Config, stream: TextIO) -> ILogObserver:

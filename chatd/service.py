@@ -7,7 +7,7 @@ from typing import Any
 from twisted.application import service, strports
 
 from chatd.config import Config
-from chatd.protocol import ChatFactory
+from chatd.transports.tcp import ChatFactory
 
 
 class ChatService(service.MultiService):

@@ -1,143 +1,107 @@
-"""One connection's life: connected, then logged in, then closed.
+"""One connection's state: who it is logged in as, whether it is an operator,
+whether it is closed, and whether it is waiting for the bus.
 
-``Session.handle_line`` is the whole server as one connection sees it: parse
-the line, check the sender may do it, ask the room, and answer.  Every
-refusal is a ``ChatError`` turned into ``ERR <code> <text>`` here and only
-here.  Pure: the transport is reached through the two callables it is given.
+The session knows the rules a connection must follow (log in before you
+speak; only operators WALL where there is a password) and raises
+``ChatError`` when they are broken; it knows no protocol words.  Its
+dialect calls it with commands and hears back, through ``Replies``, what the
+room answered, to put in the dialect's own words.
+
+A nick claim may be answered later (by a bus on Redis): until then the session
+is ``waiting``, and its connection holds that connection's further lines, in
+order, until ``ready`` is called.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Protocol
 
-from chatd import __version__, wire
 from chatd.errors import ChatError, ErrorCode
-from chatd.room import Room
+from chatd.room import CONNECTION_LOST, Room
 
-GREETING = "welcome to chatd; log in with NICK <name>, or send HELP"
 DEFAULT_QUIT_REASON = "leaving"
-CONNECTION_LOST = "connection lost"
 
-HELP_TEXT = (
-    "NICK <name>          log in, or change your nick once logged in",
-    "SAY <text>           speak to everyone in the room",
-    "TELL <nick> <text>   speak privately to one user",
-    "WALL <text>          alert every connection (operators only if the server has an operator password)",
-    "WHO                  list who is in the room",
-    "OPER <password>      become an operator",
-    "PING [token]         the server answers PONG [token]",
-    "QUIT [reason]        leave",
-    "HELP                 this text",
-    "Nicks: 1-20 ASCII letters, digits, '_' or '-', starting with a letter; unique ignoring case.",
-)
+
+class Replies(Protocol):
+    """What a session tells its connection, for the dialect to word."""
+
+    def nick_ok(self, nick: str) -> None:
+        """A login or rename to ``nick`` succeeded."""
+
+    def refused(self, error: ChatError) -> None:
+        """A request was refused; the connection stays open."""
+
+    def welcome(self, nicks: list[str]) -> None:
+        """Logged in and announced: show the roster."""
+
+    def goodbye(self, reason: str) -> None:
+        """The server is about to close this connection."""
+
+    def ready(self) -> None:
+        """The session stopped waiting: held lines may go on."""
 
 
 class Session:
     """The per-connection state machine; the room's ``Member``."""
 
-    __slots__ = ("room", "nick", "is_oper", "closed", "write", "_close", "_oper_password",
-                 "__weakref__")
+    __slots__ = ("room", "nick", "is_oper", "closed", "waiting", "dialect", "write",
+                 "_replies", "_close", "_oper_password")
 
     def __init__(
         self,
         room: Room,
+        replies: Replies,
+        *,
+        dialect: str,
         write: Callable[[bytes], None],
         close: Callable[[], None],
-        *,
         oper_password: str | None = None,
     ) -> None:
         self.room = room
         self.nick: str | None = None
         self.is_oper = False
         self.closed = False
-        # Bytes to this connection: the room's ``Member.write``.  The
-        # transport's own callable, not a method wrapping it, because the
-        # outbox calls it once per member per turn.
+        self.waiting = False
+        # What the fan-out needs: which encoder, and the transport's own
+        # write callable (not a method wrapping it: the outbox calls it once
+        # per member per turn).
+        self.dialect = dialect
         self.write = write
+        self._replies = replies
         self._close = close
         self._oper_password = oper_password
 
-    def send(self, message: wire.Message) -> None:
-        """One message to this connection, after the broadcasts it is due."""
-        self.room.send(self, message)
+    # --- commands ---
 
-    # --- life cycle ---
-
-    def connected(self) -> None:
-        """Greet the connection; it now hears WALLs."""
-        self.room.connect(self)
-        self.send(wire.Hello(f"chatd/{__version__}", GREETING))
-
-    def disconnected(self, reason: str = CONNECTION_LOST) -> None:
-        """The transport is gone; the others hear PART if we were in."""
-        self.closed = True
-        self.room.disconnect(self, reason)
-
-    def close(self, reason: str) -> None:
-        """``BYE <reason>``, PART to the others, then close the transport."""
-        if self.closed:
-            return
-        self.send(wire.Bye(reason))
-        self.disconnected(reason)
-        self._close()
-
-    # --- input ---
-
-    def handle_line(self, raw: bytes) -> None:
-        """Act on one line (its LF removed); errors become ``ERR`` lines."""
-        if self.closed:
-            return
-        try:
-            message = wire.parse_client_line(raw)
-            if message is not None:
-                self._dispatch(message)
-        except ChatError as error:
-            self.reject(error)
-
-    def reject(self, error: ChatError) -> None:
-        """Tell the peer what was wrong; the connection stays open."""
-        self.send(wire.Error(error.code, error.text))
-
-    def _dispatch(self, message: wire.ClientMessage) -> None:
-        match message:
-            case wire.Nick(name=name):
-                if self.nick is None:
-                    self.room.login(self, name)
-                else:
-                    self.room.rename(self, name)
-            case wire.Say(text=text):
-                self.room.say(self._in(), text)
-            case wire.Tell(nick=nick, text=text):
-                self.room.tell(self._in(), nick, text)
-            case wire.Wall(text=text):
-                self._in()
-                if self._oper_password is not None and not self.is_oper:
-                    raise ChatError(ErrorCode.NOT_PERMITTED,
-                                    "only operators may WALL on this server; use OPER <password>")
-                assert self.nick is not None
-                self.room.wall(self.nick, text)
-            case wire.Who():
-                self.room.who(self)
-            case wire.Oper(password=password):
-                self._oper(password)
-            case wire.Ping(token=token):
-                self.send(wire.Pong(token))
-            case wire.Quit(reason=reason):
-                self.close(reason or DEFAULT_QUIT_REASON)
-            case wire.Help():
-                for line in HELP_TEXT:
-                    self.send(wire.HelpLine(line))
-                self.send(wire.Ok("HELP"))
-
-    def _in(self) -> Session:
-        """This session, if logged in; protocol v1 reserves the verb otherwise."""
+    def change_nick(self, nick: str) -> None:
+        """Log in as ``nick``, or rename to it once logged in."""
+        self.waiting = True
         if self.nick is None:
-            raise ChatError(ErrorCode.NEED_NICK, "log in first with NICK <name>")
-        return self
+            self.room.login(self, nick)
+        else:
+            self.room.rename(self, nick)
 
-    def _oper(self, password: str) -> None:
-        self._in()
+    def say(self, text: str) -> None:
+        self.room.say(self._logged_in(), text)
+
+    def tell(self, nick: str, text: str) -> str:
+        """Speak to one user; the target's nick, as the room knows it."""
+        return self.room.tell(self._logged_in(), nick, text)
+
+    def wall(self, text: str) -> None:
+        nick = self._logged_in()
+        if self._oper_password is not None and not self.is_oper:
+            raise ChatError(ErrorCode.NOT_PERMITTED,
+                            "only operators may WALL on this server; use OPER <password>")
+        self.room.wall(nick, text)
+
+    def who(self) -> list[str]:
+        return self.room.nicks
+
+    def oper(self, password: str) -> None:
+        self._logged_in()
         if self._oper_password is None:
             raise ChatError(ErrorCode.NOT_PERMITTED, "this server has no operator password")
         if not hmac.compare_digest(password.encode(), self._oper_password.encode()):
@@ -145,4 +109,48 @@ class Session:
             raise ChatError(ErrorCode.NOT_PERMITTED, "wrong operator password")
         self.is_oper = True
         self.room.log.info("{nick} is now an operator", nick=self.nick)
-        self.send(wire.Ok("OPER"))
+
+    def _logged_in(self) -> str:
+        """This session's nick; protocol v1 reserves the verb otherwise."""
+        if self.nick is None:
+            raise ChatError(ErrorCode.NEED_NICK, "log in first with NICK <name>")
+        return self.nick
+
+    # --- life cycle ---
+
+    def close(self, reason: str) -> None:
+        """``BYE <reason>``, PART to the others, then close the transport."""
+        if self.closed:
+            return
+        self._replies.goodbye(reason)
+        self.disconnected(reason)
+        self._close()
+
+    def disconnected(self, reason: str = CONNECTION_LOST) -> None:
+        """The transport is gone; the others hear PART if we were in."""
+        self.closed = True
+        self.room.leave(self, reason)
+
+    # --- the room's answers (``room.Member``) ---
+
+    def logged_in(self, nick: str) -> None:
+        self.nick = nick
+        self._replies.nick_ok(nick)
+
+    def renamed(self, nick: str) -> None:
+        self.nick = nick
+        self._replies.nick_ok(nick)
+        self._done_waiting()
+
+    def refused(self, error: ChatError) -> None:
+        self._replies.refused(error)
+        self._done_waiting()
+
+    def welcome(self, nicks: list[str]) -> None:
+        self._replies.welcome(nicks)
+        self._done_waiting()
+
+    def _done_waiting(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            self._replies.ready()

@@ -34,23 +34,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
 
 from chatd.errors import ChatError, ErrorCode
+from chatd.nicks import NICK_MAX, NICK_RULES, is_valid_nick
 
 WORD: Final = "word"
 TEXT: Final = "text"
 OPT_TEXT: Final = "opt-text"
 WORDS: Final = "words"
-
-NICK_MAX: Final = 20
-SERVER_NICK: Final = "*"
-_NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,%d}" % (NICK_MAX - 1))
-NICK_RULES: Final = (
-    f"a nick is 1-{NICK_MAX} ASCII letters, digits, '_' or '-', starting with a letter"
-)
 
 # C0 controls except TAB (0x09), DEL (0x7f) and the C1 block (0x80-0x9f).
 _CONTROLS: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -88,16 +82,6 @@ def decode_line(raw: bytes) -> str:
     except UnicodeDecodeError:
         raise ChatError(ErrorCode.BAD_ENCODING, "lines must be UTF-8") from None
     return clean_text(text)
-
-
-def is_valid_nick(name: str) -> bool:
-    """True for the nicks protocol v1 allows: ``[A-Za-z][A-Za-z0-9_-]{0,19}``."""
-    return _NICK_RE.fullmatch(name) is not None
-
-
-def nick_key(name: str) -> str:
-    """The identity of a nick: nicks are unique ignoring case."""
-    return name.casefold()
 
 
 # --- message classes ---------------------------------------------------------
@@ -510,28 +494,3 @@ def encode(message: Message) -> bytes:
     The server encodes a broadcast once and writes the same bytes to everyone.
     """
     return (format_line(message) + "\r\n").encode("utf-8")
-
-
-def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
-    """The ``USERS`` lines of a WHO reply, each at most ``limit`` bytes with
-    its CRLF.
-
-    Every login sends the whole list, so at 10,000 users this runs 10,000
-    times over 10,000 nicks: it cuts one joined string with ``rfind`` rather
-    than adding nicks one by one.  Nicks are ASCII, so characters are bytes.
-    """
-    head = "USERS "
-    room = max(limit - len(head) - 2, NICK_MAX)
-    text = " ".join(nicks)
-    lines = []
-    start, end = 0, len(text)
-    while start < end:
-        stop = start + room
-        if stop >= end:
-            stop = end
-        else:
-            cut = text.rfind(" ", start, stop + 1)
-            stop = cut if cut > start else text.find(" ", stop) % (end + 1)
-        lines.append((head + text[start:stop] + "\r\n").encode("ascii"))
-        start = stop + 1
-    return lines

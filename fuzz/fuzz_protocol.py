@@ -25,7 +25,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from chatd import wire
 from chatd.config import Config
-from chatd.protocol import ChatFactory
+from chatd.transports.tcp import ChatFactory
 
 CONFIG = Config(max_line=64, flood_burst=5, flood_rate=50.0, max_recvq=512, max_sendq=4096)
 CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")

@@ -12,7 +12,8 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
 from chatd.config import Config
-from chatd.protocol import ChatFactory, ChatProtocol, queued_bytes
+from chatd.transports._twisted import queued_bytes
+from chatd.transports.tcp import ChatFactory, ChatProtocol
 
 QUIET = Config(flood_rate=0.0)
 

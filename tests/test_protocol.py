@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 
 from chatd import __version__
 from chatd.config import Config
-from chatd.protocol import ChatFactory, ChatProtocol
+from chatd.transports.tcp import ChatFactory, ChatProtocol
 
 TOO_LONG = "ERR line-too-long lines are limited to {} bytes; this one was dropped"
 

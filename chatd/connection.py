@@ -1,0 +1,180 @@
+"""One connection of any transport: framer -> limits -> dialect -> session.
+
+A transport adapter (TCP today; WebSocket and IRC listeners later) gives a
+``Link`` and feeds bytes; everything a connection gets by construction lives
+here and in the hub: the line limit, flood lag, the receive cap, the send
+queue cut, the registration deadline, shutdown.  Pure: time comes from the
+node's injected clock, and the transport only through ``Link``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from chatd.framing import TOO_LONG, LineFramer
+from chatd.limits import DelayedCall, FloodGate
+from chatd.room import CONNECTION_LOST
+
+if TYPE_CHECKING:
+    from chatd.node import Node
+
+FLOOD = "flood"
+SENDQ_EXCEEDED = "send queue exceeded"
+
+
+class Link(Protocol):
+    """What a transport adapter offers its connection."""
+
+    def write(self, data: bytes) -> None:
+        """Bytes to the peer; the adapter applies the send-queue rule."""
+
+    def pause(self) -> None:
+        """Stop reading from the peer (its bytes wait in its own buffers)."""
+
+    def resume(self) -> None:
+        """Read again."""
+
+    def close(self) -> None:
+        """Close once what was written has been sent."""
+
+    def abort(self) -> None:
+        """Close now, dropping what is queued."""
+
+
+class Connection:
+    """The transport-neutral life of one connection."""
+
+    def __init__(self, node: Node, link: Link, *, peer: str, host: str | None) -> None:
+        config = node.config
+        self.node = node
+        self.link = link
+        self.peer = peer
+        self.host = host
+        self.cut_reason: str | None = None
+        self._framer = LineFramer(config.max_line)
+        self._max_recvq = config.max_recvq
+        self._flood = (FloodGate(config.flood_burst, config.flood_rate, node.clock)
+                       if config.flood_rate else None)
+        self._lag: DelayedCall | None = None
+        self._waiting = False  # reading paused for the session
+        self._draining = False
+        self._pending: bytes | None = None  # a line taken, waiting for its token
+        self._registered = False
+        # The fan-out writes through this once per member per turn: the
+        # link's own callable, not a method that forwards to it.
+        self.write = link.write
+        self.dialect = node.make_dialect(self)
+        self.session = self.dialect.session
+
+    # --- what the dialect and the fan-out call (``line.Peer``) ---
+
+    def send(self, data: bytes) -> None:
+        """A reply, after the broadcasts this connection is due."""
+        self.node.fanout.send(self.session, data)
+
+    def close(self) -> None:
+        self.link.close()
+
+    def ready(self) -> None:
+        """The session stopped waiting for the bus: go on with held lines."""
+        if self._waiting:
+            self._waiting = False
+            self.link.resume()
+        self._drain()
+
+    # --- from the transport ---
+
+    def opened(self) -> None:
+        """Greet the peer, and admit it or turn it away."""
+        log = self.node.log
+        refusal = self.node.hub.admit(self)
+        self.dialect.greet()
+        if refusal is not None:
+            log.info("refused {peer}: {why}", peer=self.peer, why=refusal)
+            self.session.close(refusal)
+            return
+        log.info("connection from {peer}", peer=self.peer)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the peer: frame them, and act on every line allowed now."""
+        framer = self._framer
+        framer.feed(data)
+        self._drain()
+        if framer.buffered > self._max_recvq and not self.session.closed:
+            self.node.log.info("cutting {peer}: backlog of {size} bytes",
+                               peer=self.peer, size=framer.buffered)
+            framer.clear()
+            self.session.close(FLOOD)
+
+    def _drain(self) -> None:
+        """Hand lines to the dialect until there are none, or the flood gate
+        or a claim in flight says wait.  Not re-entered: a claim answered
+        during a line only lets the loop go on."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            self._drain_lines()
+        finally:
+            self._draining = False
+
+    def _drain_lines(self) -> None:
+        framer, dialect, session, flood = self._framer, self.dialect, self.session, self._flood
+        while not session.closed and self._lag is None and not session.waiting:
+            line = self._pending
+            if line is None:
+                line = framer.next_line()
+                if line is None:
+                    return
+                if line is TOO_LONG:
+                    dialect.line_too_long()
+                    continue
+            if flood is not None and not self._admit(flood, line):
+                return
+            self._pending = None
+            dialect.line_received(line)  # type: ignore[arg-type]
+        if session.waiting and not self._waiting and not session.closed:
+            self._waiting = True
+            self.link.pause()
+        if session.nick is not None and not self._registered:
+            self._registered = True
+            self.node.hub.registered(self)
+
+    def _admit(self, flood: FloodGate, line: bytes) -> bool:
+        """Take a token for ``line``, or keep it and pause reading until one returns."""
+        wait, first = flood.admit()
+        if not wait:
+            return True
+        self._pending = line
+        if first:
+            self.dialect.flooding(flood.rate)
+        self.link.pause()
+        self._lag = self.node.clock.callLater(wait, self._lag_over)
+        return False
+
+    def _lag_over(self) -> None:
+        self._lag = None
+        if not self.session.closed:
+            self.link.resume()
+            self._drain()
+
+    def cut(self, reason: str) -> None:
+        """Abort the connection for ``reason`` (a limit); PART says why once
+        the transport reports the loss."""
+        if self.cut_reason is not None:
+            return
+        self.cut_reason = reason
+        self.node.log.info("cutting {nick}: {why}", nick=self.session.nick or self.peer, why=reason)
+        self.link.abort()
+
+    def lost(self) -> None:
+        """The transport is gone, for whatever reason."""
+        self._framer.clear()
+        self._pending = None
+        if self._lag is not None and self._lag.active():
+            self._lag.cancel()
+        self._lag = None
+        nick = self.session.nick
+        self.session.disconnected(self.cut_reason or CONNECTION_LOST)
+        self.node.log.info("connection closed: {who}", who=nick or self.peer)
+        self.node.hub.release(self)

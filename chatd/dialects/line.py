@@ -1,0 +1,191 @@
+"""Protocol v1, the line dialect: ``docs/protocol.md`` as code.
+
+Parsing a line is ``chatd.wire``'s (the one grammar, shared with clients);
+this module decides what each command does to the session, and words every
+answer: ``OK``, ``ERR``, the ``USERS`` chunks of a ``WHO`` reply, ``HELP``,
+``BYE``, and each room event once for every v1 connection.  Pure: it reaches
+its connection only through ``Peer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, Protocol
+
+from chatd import __version__, wire
+from chatd.errors import ChatError, ErrorCode
+from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
+from chatd.nicks import NICK_MAX, NICK_RULES
+from chatd.room import Room
+from chatd.session import DEFAULT_QUIT_REASON, Session
+
+NAME: Final = "line"
+GREETING: Final = "welcome to chatd; log in with NICK <name>, or send HELP"
+
+HELP_TEXT: Final = (
+    "NICK <name>          log in, or change your nick once logged in",
+    "SAY <text>           speak to everyone in the room",
+    "TELL <nick> <text>   speak privately to one user",
+    "WALL <text>          alert every connection (operators only if the server has an operator password)",
+    "WHO                  list who is in the room",
+    "OPER <password>      become an operator",
+    "PING [token]         the server answers PONG [token]",
+    "QUIT [reason]        leave",
+    "HELP                 this text",
+    f"Nicks: {NICK_RULES.removeprefix('a nick is ')}; unique ignoring case.",
+)
+
+
+class Peer(Protocol):
+    """The connection, as its dialect sees it."""
+
+    def write(self, data: bytes) -> None:
+        """Raw bytes to the transport (the fan-out's path)."""
+
+    def send(self, data: bytes) -> None:
+        """A reply, after the broadcasts this connection is due."""
+
+    def close(self) -> None:
+        """Close the transport once what was written has gone."""
+
+    def ready(self) -> None:
+        """The session stopped waiting: go on with held lines."""
+
+
+# --- events, once per dialect -------------------------------------------------
+
+
+def event_message(stamped: Stamped) -> wire.ServerMessage:
+    """The v1 message that tells a client of one room event."""
+    event = stamped.event
+    if type(event) is Said:
+        return wire.Said(event.nick, event.text)
+    if type(event) is Joined:
+        return wire.Joined(event.nick)
+    if type(event) is Parted:
+        return wire.Parted(event.nick, event.reason)
+    if type(event) is Renamed:
+        return wire.Renamed(event.old, event.new)
+    if type(event) is Told:
+        return wire.Told(event.nick, event.text)
+    assert type(event) is Walled
+    return wire.Walled(event.nick, event.text)
+
+
+def encode_event(stamped: Stamped) -> bytes:
+    """The bytes every v1 recipient of one event gets (the fan-out's encoder)."""
+    return wire.encode(event_message(stamped))
+
+
+def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
+    """The ``USERS`` lines of a WHO reply, each at most ``limit`` bytes with
+    its CRLF.
+
+    Every login sends the whole list, so at 10,000 users this runs 10,000
+    times over 10,000 nicks: it cuts one joined string with ``rfind`` rather
+    than adding nicks one by one.  Nicks are ASCII, so characters are bytes.
+    """
+    head = "USERS "
+    room = max(limit - len(head) - 2, NICK_MAX)
+    text = " ".join(nicks)
+    lines = []
+    start, end = 0, len(text)
+    while start < end:
+        stop = start + room
+        if stop >= end:
+            stop = end
+        else:
+            cut = text.rfind(" ", start, stop + 1)
+            stop = cut if cut > start else text.find(" ", stop) % (end + 1)
+        lines.append((head + text[start:stop] + "\r\n").encode("ascii"))
+        start = stop + 1
+    return lines
+
+
+# --- one connection ---------------------------------------------------------------
+
+
+class LineDialect:
+    """Protocol v1 for one connection: lines in, session commands; answers out."""
+
+    name: Final = NAME
+
+    def __init__(self, room: Room, peer: Peer, *, max_line: int = 1024,
+                 oper_password: str | None = None) -> None:
+        self._peer = peer
+        self._max_line = max_line
+        self.session = Session(room, self, dialect=NAME, write=peer.write, close=peer.close,
+                               oper_password=oper_password)
+
+    def _send(self, message: wire.Message) -> None:
+        self._peer.send(wire.encode(message))
+
+    # --- from the connection ---
+
+    def greet(self) -> None:
+        """The first line of every connection."""
+        self._send(wire.Hello(f"chatd/{__version__}", GREETING))
+
+    def line_received(self, raw: bytes) -> None:
+        """Act on one line (its line end removed); errors become ``ERR`` lines."""
+        if self.session.closed:
+            return
+        try:
+            message = wire.parse_client_line(raw)
+            if message is not None:
+                self._dispatch(message)
+        except ChatError as error:
+            self.refused(error)
+
+    def line_too_long(self) -> None:
+        self.refused(ChatError(ErrorCode.LINE_TOO_LONG,
+                               f"lines are limited to {self._max_line} bytes; this one was dropped"))
+
+    def flooding(self, rate: float) -> None:
+        self.refused(ChatError(ErrorCode.FLOOD,
+                               f"you are sending more than {rate:g} lines a second; "
+                               "the rest are delayed, not lost"))
+
+    def _dispatch(self, message: wire.ClientMessage) -> None:
+        session = self.session
+        match message:
+            case wire.Nick(name=name):
+                session.change_nick(name)
+            case wire.Say(text=text):
+                session.say(text)
+            case wire.Tell(nick=nick, text=text):
+                self._send(wire.Ok("TELL", session.tell(nick, text)))
+            case wire.Wall(text=text):
+                session.wall(text)
+            case wire.Who():
+                self.welcome(session.who())
+            case wire.Oper(password=password):
+                session.oper(password)
+                self._send(wire.Ok("OPER"))
+            case wire.Ping(token=token):
+                self._send(wire.Pong(token))
+            case wire.Quit(reason=reason):
+                session.close(reason or DEFAULT_QUIT_REASON)
+            case wire.Help():
+                self._peer.send(b"".join(wire.encode(wire.HelpLine(line)) for line in HELP_TEXT)
+                                + wire.encode(wire.Ok("HELP")))
+
+    # --- from the session (``session.Replies``) ---
+
+    def nick_ok(self, nick: str) -> None:
+        self._send(wire.Ok("NICK", nick))
+
+    def refused(self, error: ChatError) -> None:
+        self._send(wire.Error(error.code, error.text))
+
+    def welcome(self, nicks: list[str]) -> None:
+        """``USERS`` lines within the line limit, then ``OK WHO <count>``."""
+        lines = users_lines(nicks, self._max_line)
+        lines.append(wire.encode(wire.Ok("WHO", str(len(nicks)))))
+        self._peer.send(b"".join(lines))
+
+    def goodbye(self, reason: str) -> None:
+        self._send(wire.Bye(reason))
+
+    def ready(self) -> None:
+        self._peer.ready()

@@ -1,0 +1,159 @@
+"""The hub: every connection of every transport, from admission to shutdown.
+
+Whatever door a connection came in by, it is counted here against
+``--max-clients`` and the per-address cap, given a registration deadline,
+and closed here at shutdown (``WALL *``, then ``BYE``, then a grace period
+before the stragglers are aborted).  A transport added later gets all of
+this by handing its connections to the hub; it writes none of it again.
+Pure: time is the injected clock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from chatd.limits import Clock, Deadline
+
+if TYPE_CHECKING:
+    from chatd.connection import Connection
+    from chatd.session import Session
+
+SERVER_FULL = "server is full, try again later"
+TOO_MANY_FROM_ADDRESS = "too many connections from your address"
+REGISTRATION_TIMEOUT = "registration timeout: no NICK"
+SHUTDOWN = "server shutting down"
+
+
+def counts_per_address(host: str | None, limit_loopback: bool) -> bool:
+    """Whether a connection from ``host`` counts toward the per-address cap:
+    loopback is exempt unless asked (local tests, bouncers, the benchmark)."""
+    if host is None:
+        return False
+    if limit_loopback:
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+class Hub:
+    """The open connections, their admission, deadlines and shutdown."""
+
+    def __init__(self, clock: Clock, *, max_clients: int, max_per_ip: int,
+                 limit_loopback: bool = False, register_timeout: float = 120.0,
+                 log: Any = None) -> None:
+        self._clock = clock
+        self._max_clients = max_clients
+        self._max_per_ip = max_per_ip
+        self._limit_loopback = limit_loopback
+        self._register_timeout = register_timeout
+        self._log = log
+        self._connections: dict[Connection, None] = {}
+        self._counted: dict[Connection, str] = {}
+        self._per_address: Counter[str] = Counter()
+        self._deadlines: dict[Connection, Deadline] = {}
+        self._drained: list[Callable[[], None]] = []
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(list(self._connections))
+
+    def sessions(self) -> list[Session]:
+        """Every connection's session, logged in or not (``WALL`` goes to all)."""
+        return [connection.session for connection in self._connections]
+
+    # --- admission ---
+
+    def admit(self, connection: Connection) -> str | None:
+        """Count a new connection; the reason to refuse it, if any.  A refused
+        connection is counted too until it closes, so it is closed at shutdown."""
+        full = len(self._connections) >= self._max_clients
+        self._connections[connection] = None
+        if full:
+            return SERVER_FULL
+        host = connection.host
+        if counts_per_address(host, self._limit_loopback):
+            assert host is not None
+            if self._per_address[host] >= self._max_per_ip:
+                return TOO_MANY_FROM_ADDRESS
+            self._per_address[host] += 1
+            self._counted[connection] = host
+        self._deadlines[connection] = Deadline(self._clock, self._register_timeout,
+                                               lambda: self._expire(connection))
+        return None
+
+    def registered(self, connection: Connection) -> None:
+        """The connection logged in: its deadline is met."""
+        deadline = self._deadlines.pop(connection, None)
+        if deadline is not None:
+            deadline.cancel()
+
+    def _expire(self, connection: Connection) -> None:
+        self._deadlines.pop(connection, None)
+        if connection.session.nick is None:
+            if self._log is not None:
+                self._log.info("closing {peer}: {why}", peer=connection.peer,
+                               why=REGISTRATION_TIMEOUT)
+            connection.session.close(REGISTRATION_TIMEOUT)
+
+    def release(self, connection: Connection) -> None:
+        """Forget a closed connection; tell ``shutdown`` waiters at the last."""
+        self._connections.pop(connection, None)
+        self.registered(connection)
+        host = self._counted.pop(connection, None)
+        if host is not None:
+            self._per_address[host] -= 1
+            if not self._per_address[host]:
+                del self._per_address[host]
+        if not self._connections:
+            drained, self._drained = self._drained, []
+            for done in drained:
+                done()
+
+    # --- shutdown ---
+
+    def shutdown(self, announce: Callable[[str], None], done: Callable[[], None], *,
+                 reason: str = SHUTDOWN, grace: float = 3.0) -> None:
+        """``announce(reason)`` (the ``WALL *``), ``BYE`` to every connection,
+        close them all, and call ``done`` once they are closed or ``grace``
+        seconds have passed (the rest are aborted then)."""
+        if not self._connections:
+            done()
+            return
+        if self._log is not None:
+            self._log.info("shutting down: closing {count} connections",
+                           count=len(self._connections))
+        announce(reason)
+        for connection in self:
+            connection.session.close(reason)
+        if not self._connections:
+            done()
+            return
+        finished = False
+
+        def drained() -> None:
+            nonlocal finished
+            if not finished:
+                finished = True
+                timer.cancel()
+                done()
+
+        def give_up() -> None:
+            """Grace is over: abort whoever is still sending, and finish."""
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            self._drained.remove(drained)
+            for connection in self:
+                connection.link.abort()
+            done()
+
+        self._drained.append(drained)
+        timer = Deadline(self._clock, grace, give_up)

@@ -1,0 +1,61 @@
+"""One chatd node: the pieces joined once, from the settings and a clock.
+
+Like magic-wormhole's ``wire()``, this is the one place that knows how the
+parts fit: the hub (every connection), the fan-out (one encoder and outbox
+per dialect), the bus (``LocalBus`` unless given another) and the room.
+Transport adapters hand their connections to ``connect``; nothing here does
+I/O, so the whole server runs in tests on a ``MemoryReactorClock``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+from chatd.bus import Bus, LocalBus
+from chatd.config import Config
+from chatd.connection import Connection, Link
+from chatd.dialects import line
+from chatd.fanout import Fanout
+from chatd.hub import SHUTDOWN, Hub
+from chatd.limits import Clock
+from chatd.nicks import SERVER_NICK
+from chatd.room import EventLog, Room, _NoLog
+
+
+class Node:
+    """A room served on this process, with every door's connections."""
+
+    def __init__(self, config: Config, clock: Clock, *, log: EventLog | None = None,
+                 bus: Bus | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.log: EventLog = log if log is not None else _NoLog()
+        self.hub = Hub(clock, max_clients=config.max_clients, max_per_ip=config.max_per_ip,
+                       limit_loopback=config.limit_loopback,
+                       register_timeout=config.register_timeout, log=self.log)
+        self.fanout = Fanout({line.NAME: line.encode_event}, self.hub.sessions,
+                             schedule=lambda flush: clock.callLater(0, flush))
+        self.bus: Bus = bus if bus is not None else LocalBus(clock.seconds)
+        self.room = Room(self.bus, self.fanout, log=self.log,
+                         log_messages=config.log_messages)
+
+    def make_dialect(self, connection: Connection) -> line.LineDialect:
+        """The dialect a new connection speaks (protocol v1 for every door so far)."""
+        return line.LineDialect(self.room, connection, max_line=self.config.max_line,
+                                oper_password=self.config.oper_password)
+
+    def connect(self, link: Link, *, peer: str, host: str | None) -> Connection:
+        """A transport opened a connection: greet it, admit it or refuse it."""
+        connection = Connection(self, link, peer=peer, host=host)
+        connection.opened()
+        return connection
+
+    def shutdown(self, done: Callable[[], None], *, reason: str = SHUTDOWN,
+                 grace: float = 3.0) -> None:
+        """``WALL *`` and ``BYE`` to every connection; ``done`` once all are
+        closed or ``grace`` seconds have passed."""
+        self.hub.shutdown(lambda text: self.room.wall(SERVER_NICK, text), done,
+                          reason=reason, grace=grace)
+
+
