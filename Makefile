@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8123
 
-.PHONY: setup run test fuzz bench clean
+.PHONY: setup run test check fuzz bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/chatd --port $(PORT)
 
-test: $(STAMP)
+# Lint and types first (seconds), then the suite.
+test: check
 	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # chatd against the naive baseline, in one run: prints the table of
 # docs/performance.md (about 5 minutes).

@@ -14,18 +14,16 @@ import ssl
 import sys
 from collections.abc import Sequence
 
-from chatd import wire
-from chatd.argtypes import remote_port
-from chatclient.client import Client
 from chatclient.connection import ConnectError, Connection
 from chatclient.state import ClientState
-
-DEFAULT_PORT = 8123
+from chatd.argtypes import remote_port
+from chatd.nicks import NICK_RULES, is_valid_nick
+from chatd.wire import DEFAULT_PORT
 
 
 def _nick(text: str) -> str:
-    if not wire.is_valid_nick(text):
-        raise argparse.ArgumentTypeError(f"{text!r} cannot be used as a nick: {wire.NICK_RULES}")
+    if not is_valid_nick(text):
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be used as a nick: {NICK_RULES}")
     return text
 
 
@@ -66,10 +64,9 @@ async def run_tui(args: argparse.Namespace, tls: ssl.SSLContext | None) -> int:
     connection = Connection(args.host, args.port, tls=tls)
     await connection.open()
     state = ClientState(f"{args.host}:{args.port}", nick=args.nick)
-    client = Client(state, connection.send)
-    view = build_app(client, connection.close, bell=not args.no_bell,
+    view = build_app(state, connection.send, connection.close, bell=not args.no_bell,
                      members=not args.no_members)
-    connection.start(client)
+    connection.start(view.client)
     try:
         await view.app.run_async()
     finally:

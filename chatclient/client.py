@@ -2,17 +2,21 @@
 
 ``Client`` joins the pure pieces: connection events and server messages go to
 ``ClientState``; typed lines go through ``commands.parse_input`` and out by
-the ``send`` callable it is given.  It does no I/O itself, so it is tested
-with a recording ``send`` and no socket or terminal.
+the ``send`` callable it is given, and every change is reported to the
+``on_lines`` callable it is given.  It does no I/O itself, so it is tested
+with a recording ``send`` and no socket or terminal.  Whatever draws the
+session builds its ``Client`` with its own ``on_lines``, so the two are
+wired once, at construction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from chatd import wire
 from chatclient import commands
 from chatclient.state import ClientState, Line, Link, Phase
+from chatd import wire
+from chatd.nicks import NICK_RULES, is_valid_nick
 
 Send = Callable[[wire.ClientMessage], bool]
 Listener = Callable[[list[Line]], None]
@@ -30,11 +34,11 @@ class Client:
     def __init__(self, state: ClientState, send: Send, on_lines: Listener = _ignore) -> None:
         self.state = state
         self._send = send
-        self.on_lines = on_lines
+        self._on_lines = on_lines
 
     def _emit(self, lines: list[Line]) -> None:
         """Tell the view something changed (``lines`` may be empty)."""
-        self.on_lines(lines)
+        self._on_lines(lines)
 
     # --- the connection's listener interface ---
 
@@ -64,8 +68,8 @@ class Client:
         name = text.strip()
         if not name:
             state.login_error = "Please type a nick."
-        elif not wire.is_valid_nick(name):
-            state.login_error = f"“{name}” cannot be used as a nick: {wire.NICK_RULES}."
+        elif not is_valid_nick(name):
+            state.login_error = f"“{name}” cannot be used as a nick: {NICK_RULES}."
         elif state.link is not Link.CONNECTED:
             state.login_error = "Not connected to the server yet; try again in a moment."
         elif state.phase is Phase.NEED_NICK:

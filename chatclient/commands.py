@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chatd import wire
 from chatd.errors import ChatError
+from chatd.nicks import NICK_RULES, is_valid_nick
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,8 @@ def _nick(rest: str) -> Outcome:
     name = rest.strip()
     if not name:
         return Problem("Usage: /nick NAME")
-    if not wire.is_valid_nick(name):
-        return Problem(f"“{name}” cannot be used as a nick: {wire.NICK_RULES}.")
+    if not is_valid_nick(name):
+        return Problem(f"“{name}” cannot be used as a nick: {NICK_RULES}.")
     return Send(wire.Nick(name))
 
 

@@ -1,7 +1,9 @@
 """The network edge: one TCP (or TLS) connection to chatd, kept alive.
 
-Lines are parsed with ``chatd.wire.parse_server_line`` and handed to a
-``Listener``; messages go out as ``chatd.wire.encode`` bytes.  When the
+Bytes are cut into lines by ``chatd.framing.LineFramer`` (the server's own
+framer, so both ends agree on what a line is), parsed with
+``chatd.wire.parse_server_line`` and handed to a ``Listener``; messages go out
+as ``chatd.wire.encode`` bytes.  When the
 connection drops, ``Connection`` tells the listener, waits with exponential
 backoff and connects again, until ``close``.  It makes no decisions about the
 chat itself (logging in again is the listener's business).
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chatd import wire
+from chatd.framing import LineFramer
 
-LINE_LIMIT = 1 << 20
+LINE_LIMIT = 1 << 20  # far above any line chatd sends; only bounds our memory
+READ_SIZE = 1 << 16
 
 
 class ConnectError(Exception):
@@ -77,13 +81,15 @@ class Connection:
 
     def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None = None,
                  backoff: Backoff = Backoff(), timeout: float = 10.0,
-                 reconnect: bool = True) -> None:
+                 reconnect: bool = True, max_line: int = LINE_LIMIT) -> None:
         self.host = host
         self.port = port
         self.tls = tls
         self.backoff = backoff
         self.timeout = timeout
         self.reconnect = reconnect
+        self.max_line = max_line
+        self.too_long = 0  # over-long lines dropped, over all connections
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._closing = False
@@ -99,7 +105,7 @@ class Connection:
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(
-                    self.host, self.port, ssl=self.tls, limit=LINE_LIMIT,
+                    self.host, self.port, ssl=self.tls,
                     server_hostname=self.host if self.tls else None),
                 self.timeout)
         except (OSError, TimeoutError, ssl.SSLError) as error:
@@ -156,21 +162,29 @@ class Connection:
                 return
 
     async def _read_all(self, listener: Listener) -> str:
-        """Deliver lines until the connection ends; why it ended."""
+        """Deliver lines until the connection ends; why it ended.
+
+        A line over ``max_line`` is dropped whole, up to its LF, and counted:
+        showing its tail as a line of its own would show something the
+        server never sent.  An unfinished line at the end is dropped too."""
         reader = self._reader
         assert reader is not None
+        framer = LineFramer(self.max_line)  # fresh per connection: no stale half-line
         while True:
             try:
-                raw = await reader.readline()
-            except ValueError:  # an absurdly long line: skipped
-                continue
+                data = await reader.read(READ_SIZE)
             except (OSError, ssl.SSLError) as error:
                 return describe(error, self.host, self.port)
-            if not raw.endswith(b"\n"):
+            if not data:
                 return "the server closed the connection"
-            message = parse(raw)
-            if message is not None:
-                listener.message_received(message)
+            framer.feed(data)
+            for raw in framer.lines():
+                if not isinstance(raw, bytes):  # TOO_LONG
+                    self.too_long += 1
+                    continue
+                message = parse(raw)
+                if message is not None:
+                    listener.message_received(message)
 
     async def _reconnect(self, listener: Listener) -> bool:
         """Try again with backoff; False if closed meanwhile."""

@@ -20,23 +20,25 @@ import threading
 import time
 from typing import TextIO
 
-from chatd import wire
 from chatclient import render
-from chatclient.client import QUIT, Client
+from chatclient.client import QUIT, Client, Send
 from chatclient.connection import Connection
 from chatclient.state import ClientState, Line, Link, Phase
+from chatd import wire
 
 
 class PlainSession:
-    """One plain-mode run: a client, its printer, and what the waits watch."""
+    """One plain-mode run: a client, its printer, and what the waits watch.
 
-    def __init__(self, client: Client, out: TextIO) -> None:
-        self.client = client
+    The session builds its ``Client`` around ``state`` and ``send`` so the
+    client reports to ``print_lines`` from the start."""
+
+    def __init__(self, state: ClientState, send: Send, out: TextIO) -> None:
         self.out = out
         self.changed = asyncio.Event()
         self.last_heard = time.monotonic()
         self.lost = False
-        client.on_lines = self.print_lines
+        self.client = Client(state, send, self.print_lines)
 
     def print_lines(self, lines: list[Line]) -> None:
         for line in lines:
@@ -103,7 +105,7 @@ async def run_plain(args: argparse.Namespace, tls: ssl.SSLContext | None, *,
     connection = Connection(args.host, args.port, tls=tls, reconnect=False)
     await connection.open()
     state = ClientState(f"{args.host}:{args.port}", nick=args.nick)
-    session = PlainSession(Client(state, connection.send), out)
+    session = PlainSession(state, connection.send, out)
     connection.start(session)
     try:
         return await _converse(session, connection, source, idle)

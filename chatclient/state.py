@@ -25,11 +25,12 @@ import enum
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatd import wire
 from chatd.errors import ErrorCode
+from chatd.nicks import NICK_RULES, SERVER_NICK, nick_key
 
 MAX_LINES = 10_000
 
@@ -46,9 +47,6 @@ class Kind(enum.Enum):
     RENAME = "rename"
     INFO = "info"          # the client or server telling the user something
     ERROR = "error"        # a refusal or a failure, in plain words
-
-
-QUIET_KINDS = frozenset({Kind.JOIN, Kind.PART, Kind.RENAME})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +93,7 @@ def error_words(code: str, text: str, nick: str | None = None) -> str:
     match code:
         case ErrorCode.BAD_NICK:
             name = f"“{nick}”" if nick else "That"
-            return f"{name} cannot be used as a nick: {wire.NICK_RULES}."
+            return f"{name} cannot be used as a nick: {NICK_RULES}."
         case ErrorCode.NICK_TAKEN:
             name = nick or "That nick"
             return f"{name} is already taken; please choose another nick."
@@ -187,7 +185,7 @@ class ClientState:
 
     def is_me(self, nick: str | None) -> bool:
         return nick is not None and self.nick is not None and \
-            wire.nick_key(nick) == wire.nick_key(self.nick)
+            nick_key(nick) == nick_key(self.nick)
 
     @property
     def last_seq(self) -> int:
@@ -286,8 +284,9 @@ class ClientState:
             case "WHO":
                 nicks = self._who or []
                 self._who = None
-                self.members = {wire.nick_key(n): n for n in nicks}
-                return [self.note(f"In the room ({len(nicks)}): {', '.join(self.sorted_members())}")]
+                self.members = {nick_key(n): n for n in nicks}
+                names = ", ".join(self.sorted_members())
+                return [self.note(f"In the room ({len(nicks)}): {names}")]
             case "OPER":
                 self.is_oper = True
                 return [self.note("You are now an operator.")]
@@ -310,20 +309,20 @@ class ClientState:
         return [self.problem(words)]
 
     def _on_joined(self, message: wire.Joined) -> list[Line]:
-        self.members[wire.nick_key(message.nick)] = message.nick
+        self.members[nick_key(message.nick)] = message.nick
         if self.is_me(message.nick):
             return [self.add(Kind.JOIN, f"You joined the room as {message.nick}.",
                              nick=message.nick, own=True)]
         return [self.add(Kind.JOIN, f"{message.nick} joined.", nick=message.nick)]
 
     def _on_parted(self, message: wire.Parted) -> list[Line]:
-        self.members.pop(wire.nick_key(message.nick), None)
+        self.members.pop(nick_key(message.nick), None)
         reason = f" ({message.reason})" if message.reason else ""
         return [self.add(Kind.PART, f"{message.nick} left{reason}.", nick=message.nick)]
 
     def _on_renamed(self, message: wire.Renamed) -> list[Line]:
-        self.members.pop(wire.nick_key(message.old), None)
-        self.members[wire.nick_key(message.new)] = message.new
+        self.members.pop(nick_key(message.old), None)
+        self.members[nick_key(message.new)] = message.new
         if self.is_me(message.new) or self.is_me(message.old):
             self.nick = message.new
             return [self.add(Kind.RENAME, f"You are now known as {message.new}.",
@@ -337,7 +336,7 @@ class ClientState:
         return [self.add(Kind.SAY, message.text, nick=message.nick, own=own, mention=mention)]
 
     def _on_walled(self, message: wire.Walled) -> list[Line]:
-        sender = None if message.nick == wire.SERVER_NICK else message.nick
+        sender = None if message.nick == SERVER_NICK else message.nick
         return [self.add(Kind.WALL, message.text, nick=sender, own=self.is_me(sender))]
 
     def _on_told(self, message: wire.Told) -> list[Line]:
@@ -373,11 +372,6 @@ class ClientState:
         # Replies come in order; skip any TELL refused for another reason.
         while self._tells:
             wanted, text = self._tells.popleft()
-            if wire.nick_key(wanted) == wire.nick_key(nick):
+            if nick_key(wanted) == nick_key(nick):
                 return [self.add(Kind.TELL_OUT, text, nick=nick, own=True)]
         return []
-
-
-def transcript_texts(lines: Iterable[Line]) -> list[str]:
-    """The bare texts of some lines (handy for tests and logs)."""
-    return [line.text for line in lines]

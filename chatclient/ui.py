@@ -25,7 +25,13 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import (
-    ConditionalContainer, Float, FloatContainer, HSplit, Layout, VSplit, Window,
+    ConditionalContainer,
+    Float,
+    FloatContainer,
+    HSplit,
+    Layout,
+    VSplit,
+    Window,
 )
 from prompt_toolkit.layout.controls import FormattedTextControl, UIContent, UIControl
 from prompt_toolkit.layout.dimension import Dimension
@@ -36,11 +42,13 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import TextArea
 
 from chatclient import commands, render
-from chatclient.client import QUIT, Client
+from chatclient.client import QUIT, Client, Send
 from chatclient.state import ClientState, Line, Link, Phase
+from chatd.nicks import NICK_RULES
 
 MEMBERS_WIDTH = 18
 WHEEL_LINES = 3
+NICK_HINT = NICK_RULES[0].upper() + NICK_RULES[1:] + "."  # under the login field
 
 STYLE = Style.from_dict({
     "time": "#808080",
@@ -195,13 +203,17 @@ class NickCompleter(Completer):
 
 
 class ChatView:
-    """The prompt_toolkit application around one ``Client``."""
+    """The prompt_toolkit application around one ``Client``.
 
-    def __init__(self, client: Client, leave: Callable[[], Awaitable[None]], *,
+    The view builds its ``Client`` (around ``state`` and ``send``) with its
+    own ``on_lines``, so the client reports to it from the first event; the
+    connection's listener is then ``view.client``."""
+
+    def __init__(self, state: ClientState, send: Send, leave: Callable[[], Awaitable[None]], *,
                  bell: bool = True, members: bool = True,
                  input: Input | None = None, output: Output | None = None) -> None:
-        self.client = client
-        self.state = client.state
+        self.state = state
+        self.client = Client(state, send, self.on_lines)
         self.viewport = Viewport(self.state)
         self.show_members = members
         self.bell = bell
@@ -218,7 +230,6 @@ class ChatView:
             layout=Layout(self._layout(), focused_element=self._wanted_focus()),
             key_bindings=self._key_bindings(), style=STYLE, full_screen=True,
             mouse_support=True, input=input, output=output)
-        client.on_lines = self.on_lines
 
     # --- layout ---
 
@@ -286,7 +297,8 @@ class ChatView:
         else:
             parts.append(("class:status", "not logged in │ "))
         if state.link is Link.CONNECTED:
-            parts.append(("class:status.ok", "connected" + (" (operator)" if state.is_oper else "")))
+            oper = " (operator)" if state.is_oper else ""
+            parts.append(("class:status.ok", "connected" + oper))
         else:
             detail = f" — {state.link_detail}" if state.link_detail else ""
             parts.append(("class:status.bad", state.link.value + detail))
@@ -322,7 +334,7 @@ class ChatView:
             return [("class:login.error", self.state.login_error)]
         if self.state.phase is Phase.LOGGING_IN:
             return [("class:login.help", f"Logging in as {self.state.wanted_nick}…")]
-        return [("class:login.help", "1-20 letters, digits, '_' or '-', starting with a letter.")]
+        return [("class:login.help", NICK_HINT)]
 
     # --- events ---
 
@@ -408,8 +420,9 @@ class ChatView:
         return keys
 
 
-def build_app(client: Client, leave: Callable[[], Awaitable[None]], *, bell: bool = True,
-              members: bool = True, input: Input | None = None,
+def build_app(state: ClientState, send: Send, leave: Callable[[], Awaitable[None]], *,
+              bell: bool = True, members: bool = True, input: Input | None = None,
               output: Output | None = None) -> ChatView:
-    """The full-screen view for ``client``; ``leave`` closes the connection."""
-    return ChatView(client, leave, bell=bell, members=members, input=input, output=output)
+    """The full-screen view of a session on ``state``: ``send`` sends a
+    message, ``leave`` closes the connection."""
+    return ChatView(state, send, leave, bell=bell, members=members, input=input, output=output)

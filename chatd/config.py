@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from chatd import __version__
 from chatd.argtypes import port, positive_float, positive_int
+from chatd.wire import DEFAULT_PORT
 
-DEFAULT_PORT = 8123
 # Twisted's default listen backlog is 50: a burst of connects past it waits
 # for SYN retransmits (a second or more each), so ask for more.
 BACKLOG = 1024

@@ -66,6 +66,16 @@ class Connection:
         self.dialect = node.make_dialect(self)
         self.session = self.dialect.session
 
+    @property
+    def buffered(self) -> int:
+        """Bytes read from the peer and not yet handled."""
+        return self._framer.buffered
+
+    @property
+    def holding(self) -> bool:
+        """Lines wait for a flood token or for the bus to answer a claim."""
+        return self._lag is not None or self.session.waiting
+
     # --- what the dialect and the fan-out call (``line.Peer``) ---
 
     def send(self, data: bytes) -> None:
@@ -123,16 +133,18 @@ class Connection:
         while not session.closed and self._lag is None and not session.waiting:
             line = self._pending
             if line is None:
-                line = framer.next_line()
-                if line is None:
-                    return
-                if line is TOO_LONG:
+                taken = framer.next_line()
+                if taken is None:
+                    break
+                if taken is TOO_LONG:
                     dialect.line_too_long()
                     continue
+                assert isinstance(taken, bytes)
+                line = taken
             if flood is not None and not self._admit(flood, line):
-                return
+                break
             self._pending = None
-            dialect.line_received(line)  # type: ignore[arg-type]
+            dialect.line_received(line)
         if session.waiting and not self._waiting and not session.closed:
             self._waiting = True
             self.link.pause()

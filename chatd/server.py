@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -10,8 +11,11 @@ from twisted.internet import defer, endpoints, error, task
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
+    LogEvent,
     LogLevel,
     LogLevelFilterPredicate,
+    PredicateResult,
+    formatEvent,
     globalLogBeginner,
     jsonFileLogObserver,
     textFileLogObserver,
@@ -28,7 +32,22 @@ def log_observer(config: Config, stream: TextIO) -> ILogObserver:
     # Twisted puts before each, so `json.loads` per line works.
     observer = (jsonFileLogObserver(stream, recordSeparator="") if config.log_format == "json"
                 else textFileLogObserver(stream))
-    return FilteringLogObserver(observer, [LogLevelFilterPredicate(LogLevel.info)])
+    return FilteringLogObserver(observer, [LogLevelFilterPredicate(LogLevel.info),
+                                           drop_port_chatter])
+
+
+# Twisted's TCP port logs "ChatFactory starting on 8123" and "(TCP Port 8123
+# Closed)" through the legacy log, whatever the factory's ``noisy``; chatd's
+# own "listening on" line already says it.
+_PORT_CHATTER = re.compile(r"\S+ starting on \d+|\(\S+ Port \d+ Closed\)")
+
+
+def drop_port_chatter(event: LogEvent) -> PredicateResult:
+    """Keep every event but Twisted's own listening-port lines."""
+    if event.get("log_namespace") == "log_legacy" and _PORT_CHATTER.fullmatch(
+            formatEvent(event) or ""):
+        return PredicateResult.no
+    return PredicateResult.maybe
 
 
 async def listen(reactor: Any, factory: ChatFactory, description: str) -> Any:

@@ -14,7 +14,7 @@ class ChatService(service.MultiService):
     """Listeners plus a graceful ``WALL``/``BYE`` when twistd stops."""
 
     def __init__(self, factory: ChatFactory) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # MultiService is unannotated
         self.factory = factory
 
     def stopService(self) -> Any:

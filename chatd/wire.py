@@ -41,6 +41,8 @@ from typing import ClassVar, Final, TypeAlias
 from chatd.errors import ChatError, ErrorCode
 from chatd.nicks import NICK_MAX, NICK_RULES, is_valid_nick
 
+DEFAULT_PORT: Final = 8123  # protocol v1's TCP port: the server's default, and every client's
+
 WORD: Final = "word"
 TEXT: Final = "text"
 OPT_TEXT: Final = "opt-text"

@@ -25,7 +25,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from chatd import wire
 from chatd.config import Config
-from chatd.transports.tcp import ChatFactory
+from chatd.transports.tcp import ChatFactory, ChatProtocol
 
 CONFIG = Config(max_line=64, flood_burst=5, flood_rate=50.0, max_recvq=512, max_sendq=4096)
 CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -55,10 +55,11 @@ def check_output(data: bytes) -> None:
 def test_protocol_edge_survives_any_bytes(steps: list[tuple[int, bytes, float]]) -> None:
     reactor = MemoryReactorClock()
     factory = ChatFactory(CONFIG, reactor=reactor)
-    peers = []
+    peers: list[tuple[ChatProtocol, StringTransport]] = []
     for index in range(4):
         transport = StringTransport(peerAddress=IPv4Address("TCP", f"10.0.0.{index}", 1000))
         protocol = factory.buildProtocol(transport.getPeer())
+        assert isinstance(protocol, ChatProtocol)
         protocol.makeConnection(transport)
         peers.append((protocol, transport))
     for index, chunk, advance in steps:
@@ -68,7 +69,8 @@ def test_protocol_edge_survives_any_bytes(steps: list[tuple[int, bytes, float]])
         reactor.advance(advance)
         for protocol, transport in peers:
             check_output(transport.value())
-            if not protocol.paused:
-                assert len(protocol._buffer) <= CONFIG.max_line + 1  # + a CR awaiting its LF
-        live = [p.session.nick for p, t in peers if not t.disconnecting and p.session.nick]
+            if not protocol.connection.holding:
+                assert protocol.connection.buffered <= CONFIG.max_line + 1  # + a CR awaiting LF
+        live = [p.connection.session.nick for p, t in peers
+                if not t.disconnecting and p.connection.session.nick]
         assert sorted(factory.room.nicks) == sorted(live)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chatd import wire
 from chatclient.client import QUIT, Client
 from chatclient.state import ClientState, Kind, Line, Phase
+from chatd import wire
 
 
 class Recorder:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatd import wire
 from chatclient.commands import COMMANDS, Local, Problem, Send, completions, parse_input
+from chatd import wire
+from chatd.nicks import NICK_RULES
 
 
 class TestPlainLines:
@@ -63,7 +64,7 @@ class TestSlashCommands:
         """/nick with an invalid name states the nick rules without a round trip."""
         outcome = parse_input("/nick 9lives")
         assert isinstance(outcome, Problem)
-        assert "9lives" in outcome.text and wire.NICK_RULES in outcome.text
+        assert "9lives" in outcome.text and NICK_RULES in outcome.text
 
     def test_unknown_command_in_words(self) -> None:
         """An unknown command names itself and points at /help and //."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from chatclient.state import ClientState, Kind, Link, Phase, error_words, mentions
 from chatd import wire
 from chatd.errors import ErrorCode
-from chatclient.state import ClientState, Kind, Link, Phase, error_words, mentions
+from chatd.nicks import NICK_RULES
 
 
 def make_state(nick: str | None = None, **kwargs: object) -> ClientState:
@@ -50,7 +51,7 @@ class TestLogin:
 
     @pytest.mark.parametrize(("code", "words"), [
         (ErrorCode.NICK_TAKEN, "ann is already taken; please choose another nick."),
-        (ErrorCode.BAD_NICK, f"“ann” cannot be used as a nick: {wire.NICK_RULES}."),
+        (ErrorCode.BAD_NICK, f"“ann” cannot be used as a nick: {NICK_RULES}."),
     ])
     def test_refusal_returns_to_prompt_with_words(self, code: ErrorCode, words: str) -> None:
         """A refused login goes back to asking, with the reason in plain words."""

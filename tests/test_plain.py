@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.client_support import free_port
 from tests.support import LineClient, RunningServer
 
@@ -21,6 +23,7 @@ def chat_tui(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 class TestPlainMode:
+    @pytest.mark.e2e
     def test_lines_sent_and_events_printed(self, chatd_server: RunningServer) -> None:
         """Each input line is sent with the slash mapping; events print as text; QUIT at EOF."""
         bob = LineClient(chatd_server.host, chatd_server.port)
@@ -47,6 +50,7 @@ class TestPlainMode:
             "WALL bot heads up", "PART bot leaving"]
         bob.close()
 
+    @pytest.mark.e2e
     def test_quit_command_ends_early(self, chatd_server: RunningServer) -> None:
         """/quit in the input leaves with its reason; later lines are not sent."""
         result = chat_tui(chatd_server.host, str(chatd_server.port), "--nick", "bot",
@@ -55,6 +59,7 @@ class TestPlainMode:
         assert "never said" not in result.stdout
         assert result.stdout.rstrip().endswith("-- Disconnected: done here.")
 
+    @pytest.mark.e2e
     def test_refused_nick_exits_1(self, chatd_server: RunningServer) -> None:
         """A taken nick in plain mode is one line on stderr and exit status 1."""
         bob = LineClient(chatd_server.host, chatd_server.port)
@@ -85,6 +90,7 @@ class TestStartupErrors:
         assert chat_tui("localhost", "--nick", "9x").returncode == 2
         assert "not a port number" in chat_tui("localhost", "99999").stderr
 
+    @pytest.mark.e2e
     def test_tls_against_plain_server_fails_cleanly(self, chatd_server: RunningServer) -> None:
         """--tls against a plain TCP server is a one-line TLS error, exit 1."""
         result = chat_tui(chatd_server.host, str(chatd_server.port), "--tls", "--nick", "bot")

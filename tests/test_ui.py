@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import pytest
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from chatclient.client import Client
 from chatclient.connection import Backoff, Connection
 from chatclient.state import ClientState, Kind, Phase
 from chatclient.ui import ChatView, build_app
@@ -71,10 +71,9 @@ async def running(server: RunningServer, nick: str | None = None) -> AsyncIterat
         with create_app_session(input=keys, output=screen):
             connection = Connection(server.host, server.port, backoff=Backoff(initial=0.05))
             await connection.open()
-            client = Client(ClientState(f"{server.host}:{server.port}", nick=nick),
-                            connection.send)
-            view = build_app(client, connection.close, input=keys, output=screen)
-            connection.start(client)
+            state = ClientState(f"{server.host}:{server.port}", nick=nick)
+            view = build_app(state, connection.send, connection.close, input=keys, output=screen)
+            connection.start(view.client)
             task = asyncio.ensure_future(view.app.run_async())
             try:
                 yield Running(view, keys, screen, task)
@@ -96,6 +95,7 @@ def peer(server: RunningServer, nick: str) -> LineClient:
     return client
 
 
+@pytest.mark.e2e
 class TestChatting:
     def test_login_say_receive_wall_and_quit(self, chatd_server: RunningServer) -> None:
         """Log in at the prompt, see my JOIN, talk with an nc user, get a WALL, quit with Ctrl-C."""
@@ -175,6 +175,7 @@ class TestChatting:
         bob.close()
 
 
+@pytest.mark.e2e
 class TestScrolling:
     def test_scroll_back_through_many_lines(
             self, chatd_factory: Callable[..., RunningServer]) -> None:

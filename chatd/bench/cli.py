@@ -28,6 +28,7 @@ from chatd.argtypes import positive_float, positive_int, remote_port
 from chatd.bench import stats
 from chatd.bench.client import MIN_PAYLOAD
 from chatd.bench.worker import WorkerSpec, worker_main
+from chatd.wire import DEFAULT_PORT
 
 START_DELAY_NS = 200_000_000  # time for every worker to hear "start" before it
 FD_SLACK = 64
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chatd-bench {__version__}")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=remote_port, default=8123)
+    parser.add_argument("--port", type=remote_port, default=DEFAULT_PORT)
     parser.add_argument("--mode", choices=("traffic", "login", "idle"), default="traffic",
                         help="traffic: SAY load (default); login: a login storm, every client "
                              "connecting and sending NICK at once; idle: hold N logged-in "

@@ -62,7 +62,7 @@ def queued_bytes(transport: Any) -> int:
     holder = buffered_transport(transport)
     if holder is None:
         return 0
-    return len(holder.dataBuffer) - holder.offset + holder._tempDataLen
+    return int(len(holder.dataBuffer) - holder.offset + holder._tempDataLen)
 
 
 def plain_socket(transport: Any) -> socket.socket | None:

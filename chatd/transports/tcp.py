@@ -85,10 +85,11 @@ class ChatProtocol(Protocol):
     connection: Connection
 
     def connectionMade(self) -> None:
-        config = self.factory.config
-        tune_socket(self.transport, config)
-        link = TransportLink(self.transport, config.max_sendq, self._sendq_exceeded)
-        peer, host = describe_peer(self.transport.getPeer())
+        config, transport = self.factory.config, self.transport
+        assert transport is not None
+        tune_socket(transport, config)
+        link = TransportLink(transport, config.max_sendq, self._sendq_exceeded)
+        peer, host = describe_peer(transport.getPeer())
         self.connection = self.factory.node.connect(link, peer=peer, host=host)
 
     def _sendq_exceeded(self) -> None:
@@ -104,7 +105,9 @@ class ChatProtocol(Protocol):
 class ChatFactory(Factory):
     """The node every listener of this process serves."""
 
-    protocol = ChatProtocol
+    # Twisted types ``protocol`` as building a protocol whose ``factory`` is
+    # any Factory; ours names its own factory's type, which mypy calls narrower.
+    protocol = ChatProtocol  # type: ignore[assignment]
     noisy = False  # chatd logs "listening on" itself
 
     def __init__(self, config: Config | None = None, reactor: Any = None) -> None:
