@@ -136,7 +136,7 @@ def run_bench(server: Server, scenario: Scenario) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         return {"error": f"chatd-bench ran over {scenario.timeout:.0f} s"}
     try:
-        result = json.loads(done.stdout)
+        result: dict[str, Any] = json.loads(done.stdout)
     except json.JSONDecodeError:
         return {"error": done.stderr.strip() or f"chatd-bench exited {done.returncode}"}
     if done.returncode and done.stderr.strip():

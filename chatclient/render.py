@@ -80,7 +80,7 @@ def rows(line: Line, width: int) -> list[StyleAndTextTuples]:
     it can, with the whole-row style applied and banners padded to full width."""
     prefix, body = parts(line)
     style = row_style(line)
-    indent = sum(get_cwidth(ch) for _, text in prefix for ch in text)
+    indent = sum(get_cwidth(ch) for _, text, *_ in prefix for ch in text)
     if width - indent < 12:  # too narrow to hang the text: use the whole row
         indent = 0
     wrapped = wrap(prefix, body, width, indent)
@@ -88,8 +88,8 @@ def rows(line: Line, width: int) -> list[StyleAndTextTuples]:
         return wrapped
     result = []
     for row in wrapped:
-        used = sum(get_cwidth(ch) for _, text in row for ch in text)
-        padded = [(f"{s} {style}", t) for s, t in row]
+        used = sum(get_cwidth(ch) for _, text, *_ in row for ch in text)
+        padded: StyleAndTextTuples = [(f"{s} {style}", t) for s, t, *_ in row]
         if style == "class:wall" and used < width:
             padded.append((style, " " * (width - used)))
         result.append(padded)
@@ -109,13 +109,13 @@ def wrap(prefix: StyleAndTextTuples, body: StyleAndTextTuples, width: int,
     result: list[StyleAndTextTuples] = []
     row: StyleAndTextTuples = []
     used = 0
-    for style, text in prefix:
+    for style, text, *_ in prefix:
         for ch in text:
             row.append((style, ch))
             used += get_cwidth(ch)
     start = len(row)          # body characters begin here in the current row
     space = -1                # index in ``row`` of the last space after ``start``
-    for style, text in body:
+    for style, text, *_ in body:
         for ch in text:
             cells = get_cwidth(ch)
             if used + cells > width and len(row) > start:
@@ -127,7 +127,7 @@ def wrap(prefix: StyleAndTextTuples, body: StyleAndTextTuples, width: int,
                 result.append(row)
                 row = list(continuation) + tail
                 start = len(continuation)
-                used = indent + sum(get_cwidth(c) for _, c in tail)
+                used = indent + sum(get_cwidth(c) for _, c, *_ in tail)
                 space = -1
             if ch == " ":
                 space = len(row)

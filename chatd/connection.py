@@ -86,11 +86,21 @@ class Connection:
         self.link.close()
 
     def ready(self) -> None:
-        """The session stopped waiting for the bus: go on with held lines."""
+        """The session stopped waiting for the bus: go on with held lines.
+
+        Answered at once (``LocalBus``), this comes inside the line loop,
+        which simply goes on.  Answered later, it comes while the bus is
+        delivering the claim's ``JOIN``: the held lines then wait for the
+        next turn, or a reply to one of them (a ``PONG``) would overtake the
+        broadcast of an earlier one (its ``SAY``), which the bus is still
+        queueing behind that ``JOIN``.
+        """
+        if self._draining:
+            return
         if self._waiting:
             self._waiting = False
             self.link.resume()
-        self._drain()
+        self.node.clock.callLater(0, self._drain)
 
     # --- from the transport ---
 

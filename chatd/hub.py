@@ -27,6 +27,18 @@ REGISTRATION_TIMEOUT = "registration timeout: no NICK"
 SHUTDOWN = "server shutting down"
 
 
+def address_key(host: str) -> str:
+    """The address a connection counts against: an IPv4 peer seen through a
+    dual-stack IPv6 listener (``::ffff:10.1.1.1``) is the IPv4 address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def counts_per_address(host: str | None, limit_loopback: bool) -> bool:
     """Whether a connection from ``host`` counts toward the per-address cap:
     loopback is exempt unless asked (local tests, bouncers, the benchmark)."""
@@ -35,7 +47,7 @@ def counts_per_address(host: str | None, limit_loopback: bool) -> bool:
     if limit_loopback:
         return True
     try:
-        return not ipaddress.ip_address(host).is_loopback
+        return not ipaddress.ip_address(address_key(host)).is_loopback
     except ValueError:
         return True
 
@@ -77,9 +89,9 @@ class Hub:
         self._connections[connection] = None
         if full:
             return SERVER_FULL
-        host = connection.host
-        if counts_per_address(host, self._limit_loopback):
-            assert host is not None
+        if counts_per_address(connection.host, self._limit_loopback):
+            assert connection.host is not None
+            host = address_key(connection.host)
             if self._per_address[host] >= self._max_per_ip:
                 return TOO_MANY_FROM_ADDRESS
             self._per_address[host] += 1

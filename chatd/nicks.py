@@ -11,7 +11,7 @@ from typing import Final
 
 NICK_MAX: Final = 20
 SERVER_NICK: Final = "*"
-_NICK_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,%d}" % (NICK_MAX - 1))
+_NICK_RE: Final = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{NICK_MAX - 1}}}")
 NICK_RULES: Final = (
     f"a nick is 1-{NICK_MAX} ASCII letters, digits, '_' or '-', starting with a letter"
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 from chatd.bus import Bus, LocalBus
 from chatd.config import Config
 from chatd.connection import Connection, Link

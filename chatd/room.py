@@ -84,6 +84,10 @@ class Room:
         self.log_messages = log_messages
         self._local: dict[str, Member] = {}
         self._roster: dict[str, str] = {}
+        # Nicks claimed for connections that closed before the claim was
+        # answered: given back once their JOIN has been heard, so the log
+        # reads JOIN then PART and the roster forgets them.
+        self._orphans: set[str] = set()
         bus.subscribe(self._hear)
 
     # --- who is here ---
@@ -113,8 +117,8 @@ class Room:
         if not ok:
             member.refused(_taken(nick))
             return
-        if member.closed:  # gone while the claim was out: give the nick back
-            self._bus.release(nick, CONNECTION_LOST)
+        if member.closed:  # gone while the claim was out
+            self._orphans.add(nick_key(nick))
             return
         self._local[nick_key(nick)] = member
         self._audience.add(member)  # before its JOIN, which it hears too
@@ -197,6 +201,9 @@ class Room:
             member = self._local.get(key)
             if member is not None:
                 member.welcome(self.nicks)
+            elif key in self._orphans:
+                self._orphans.discard(key)
+                self._bus.release(event.nick, CONNECTION_LOST)
         elif type(event) is Parted:
             self._roster.pop(nick_key(event.nick), None)
             audience.broadcast(stamped)

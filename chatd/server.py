@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from twisted.internet import defer, endpoints, error, task
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
     ILogObserver,
     LogEvent,
     LogLevel,
@@ -20,6 +21,7 @@ from twisted.logger import (
     jsonFileLogObserver,
     textFileLogObserver,
 )
+from zope.interface import implementer
 
 from chatd import __version__
 from chatd.config import Config, ConfigError, parse_config
@@ -36,18 +38,25 @@ def log_observer(config: Config, stream: TextIO) -> ILogObserver:
                                            drop_port_chatter])
 
 
-# Twisted's TCP port logs "ChatFactory starting on 8123" and "(TCP Port 8123
-# Closed)" through the legacy log, whatever the factory's ``noisy``; chatd's
-# own "listening on" line already says it.
-_PORT_CHATTER = re.compile(r"\S+ starting on \d+|\(\S+ Port \d+ Closed\)")
+@implementer(ILogFilterPredicate)
+class _DropPortChatter:
+    """Twisted's TCP port logs "ChatFactory starting on 8123" and "(TCP Port
+    8123 Closed)" through the legacy log, whatever the factory's ``noisy``;
+    chatd's own "listening on" line already says it.  Every other event passes."""
+
+    # constantly's constants are untyped; named here with their type.
+    _no: PredicateResult = PredicateResult.no
+    _maybe: PredicateResult = PredicateResult.maybe
+    _chatter = re.compile(r"\S+ starting on \d+|\(\S+ Port \d+ Closed\)")
+
+    def __call__(self, event: LogEvent) -> PredicateResult:
+        if event.get("log_namespace") == "log_legacy" and self._chatter.fullmatch(
+                formatEvent(event) or ""):
+            return self._no
+        return self._maybe
 
 
-def drop_port_chatter(event: LogEvent) -> PredicateResult:
-    """Keep every event but Twisted's own listening-port lines."""
-    if event.get("log_namespace") == "log_legacy" and _PORT_CHATTER.fullmatch(
-            formatEvent(event) or ""):
-        return PredicateResult.no
-    return PredicateResult.maybe
+drop_port_chatter = _DropPortChatter()
 
 
 async def listen(reactor: Any, factory: ChatFactory, description: str) -> Any:

@@ -32,7 +32,6 @@ another's terminal."
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,22 +110,26 @@ class Message:
 
     verb: ClassVar[str]
     shape: ClassVar[tuple[str, ...]] = ()
+    __match_args__: ClassVar[tuple[str, ...]]  # the field names, in order (dataclass-made)
 
     def __post_init__(self) -> None:
-        for field, kind in zip(dataclasses.fields(self), self.shape):
-            value = getattr(self, field.name)
+        # ``__match_args__`` is the dataclass's field names in order, kept on
+        # the class: ``dataclasses.fields()`` rebuilt a tuple on every
+        # message, the top line of the server's per-message profile.
+        for name, kind in zip(self.__match_args__, self.shape, strict=False):
+            value = getattr(self, name)
             if kind == WORD:
-                _check_word(value, field.name)
+                _check_word(value, name)
             elif kind == WORDS:
                 for word in value:
-                    _check_word(word, field.name)
+                    _check_word(word, name)
             elif kind == OPT_TEXT and value is not None and not value.strip():
                 # Blank optional text is no text: it would not survive a
                 # round trip ("PING " parses as PING), and a blank QUIT
                 # reason cannot become the required text of BYE.
-                object.__setattr__(self, field.name, None)
+                object.__setattr__(self, name, None)
             else:
-                _check_text(value, field.name, required=kind == TEXT)
+                _check_text(value, name, required=kind == TEXT)
 
 
 # Client -> server.  Each validates as strictly as the server would, so a
@@ -475,8 +478,8 @@ def parse_server_line(raw: bytes | str) -> ServerMessage | None:
 
 def _format_fields(message: Message) -> Iterator[str]:
     yield message.verb
-    for field, kind in zip(dataclasses.fields(message), message.shape):
-        value = getattr(message, field.name)
+    for name, kind in zip(message.__match_args__, message.shape, strict=False):
+        value = getattr(message, name)
         if kind == WORDS:
             yield from value
         elif value is not None:

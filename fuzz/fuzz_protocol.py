@@ -58,10 +58,10 @@ def test_protocol_edge_survives_any_bytes(steps: list[tuple[int, bytes, float]])
     peers: list[tuple[ChatProtocol, StringTransport]] = []
     for index in range(4):
         transport = StringTransport(peerAddress=IPv4Address("TCP", f"10.0.0.{index}", 1000))
-        protocol = factory.buildProtocol(transport.getPeer())
-        assert isinstance(protocol, ChatProtocol)
-        protocol.makeConnection(transport)
-        peers.append((protocol, transport))
+        built = factory.buildProtocol(transport.getPeer())
+        assert isinstance(built, ChatProtocol)
+        built.makeConnection(transport)
+        peers.append((built, transport))
     for index, chunk, advance in steps:
         protocol, transport = peers[index]
         if not transport.disconnecting:

@@ -235,7 +235,7 @@ def wait_room_empty(host: str, port: int, timeout: float = 10.0) -> None:
     try:
         probe.read_line()
         deadline = time.monotonic() + timeout
-        for attempt in range(100_000):
+        for _ in range(100_000):
             probe.send("WHO")
             if probe.read_until("OK WHO")[-1] == "OK WHO 0":
                 return

@@ -80,6 +80,8 @@ def logged_in(factory: ChatFactory, nick: str, host: str = "10.0.0.1") -> Peer:
 
 
 class TestSendQueue:
+    """--max-sendq: readers that let unsent bytes pile up."""
+
     def test_reader_over_max_sendq_is_aborted_and_others_hear_part(self) -> None:
         """A member whose unsent bytes pass --max-sendq is aborted, not closed
         gracefully, and the others get PART <nick> send queue exceeded."""
@@ -87,7 +89,7 @@ class TestSendQueue:
         slow = logged_in(factory, "slow")
         talker = logged_in(factory, "talker")
         talker.lines()
-        for i in range(60):
+        for _ in range(60):
             talker.send("SAY " + "x" * 100)
             talker.transport.drain()
         assert slow.transport.aborted
@@ -133,6 +135,8 @@ class TestSendQueue:
 
 
 class TestFloodLag:
+    """Flood lag: lines past the burst are delayed, not dropped."""
+
     def test_burst_is_handled_at_once_then_lines_wait_for_tokens(self) -> None:
         """After the burst, lines are delayed by the token rate, not dropped."""
         factory = make_factory(Config(flood_burst=3, flood_rate=2.0))
@@ -194,6 +198,8 @@ class TestFloodLag:
 
 
 class TestConnectionLimits:
+    """--max-clients and --max-per-ip."""
+
     def test_max_clients_refuses_with_hello_then_bye(self) -> None:
         """Past --max-clients a connection gets HELLO, BYE and is closed."""
         factory = make_factory(replace(QUIET, max_clients=2))
@@ -235,6 +241,8 @@ class TestConnectionLimits:
 
 
 class TestRegistrationTimeout:
+    """--register-timeout."""
+
     def test_connection_without_nick_is_closed_after_the_timeout(self) -> None:
         """No NICK within --register-timeout: BYE registration timeout."""
         factory = make_factory(replace(QUIET, register_timeout=30))
@@ -255,6 +263,8 @@ class TestRegistrationTimeout:
 
 
 class TestDroppedPeers:
+    """Connections that vanish or race."""
+
     def test_reset_connection_leaves_no_ghost(self) -> None:
         """A connection lost without QUIT leaves WHO and sends PART once."""
         factory = make_factory()
@@ -265,7 +275,8 @@ class TestDroppedPeers:
         bob.lose(ConnectionLost())
         assert ann.lines() == ["PART bob connection lost"]
         assert factory.room.nicks == ["ann"]
-        assert len(factory.protocols) == 1
+        assert len(factory.node.hub) == 1
+        assert [connection.session.nick for connection in factory.node.hub] == ["ann"]
 
     def test_nick_race_has_exactly_one_winner(self) -> None:
         """Two connections asking for one nick in the same turn: one wins."""

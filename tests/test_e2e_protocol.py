@@ -379,7 +379,8 @@ class TestErrors:
         ("OPER guess", "ERR not-permitted this server has no operator password"),
     ])
     def test_error_keeps_connection_open(self, connect: Connect, line: str, reply: str) -> None:
-        """A refused line gets exactly one ERR <code> <text>, the others hear nothing, and the connection still works."""
+        """A refused line gets exactly one ERR <code> <text>, the others hear nothing, and the connection
+        still works."""
         ann, bob = room(connect, "ann", "bob")
         ann.send(line)
         assert ann.read_line() == reply
@@ -390,7 +391,8 @@ class TestErrors:
 
 class TestFlood:
     def test_lines_beyond_the_burst_are_delayed_with_one_err_flood(self, connect: Connect) -> None:
-        """With the default limits (burst 10, 5 lines/s) the 11th line at once gets one ERR flood, and every line is still answered, in order."""
+        """With the default limits (burst 10, 5 lines/s) the 11th line at once gets one ERR flood, and
+        every line is still answered, in order."""
         client = greeted(connect)
         client.send(*(f"PING {n}" for n in range(12)))
         lines = client.read_lines(13)

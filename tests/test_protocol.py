@@ -135,13 +135,13 @@ class TestLongLines:
         chunk = b"x" * 4096
         for _ in range(256):
             peer.feed(chunk)
-            assert len(peer.protocol._buffer) <= factory.config.max_line + 1
+            assert peer.protocol.connection._framer.buffered <= factory.config.max_line + 1
         peer.feed(b"still the same line\nPING ok\n")
         assert peer.lines() == [TOO_LONG.format(1024), "PONG ok"]
         assert not peer.transport.disconnecting
 
     def test_long_line_tail_with_next_line_in_later_packet(self) -> None:
-        """After an unfinished over-long line, the line following its newline is handled normally."""
+        """After an unfinished over-long line, the line after its newline is handled normally."""
         peer = connect(make_factory(max_line=16))
         peer.feed(b"SAY " + b"y" * 40)
         peer.feed(b"y" * 40)
@@ -209,7 +209,7 @@ class TestClosing:
     """QUIT, dropped connections and shutdown."""
 
     def test_quit_disconnects_and_ignores_later_lines(self) -> None:
-        """QUIT says BYE, loses the connection, and lines after it in the same packet are not handled."""
+        """QUIT says BYE, loses the connection, and later lines in its packet are not handled."""
         factory = make_factory()
         ann, bob = connect(factory).login("ann"), connect(factory).login("bob")
         ann.lines()
@@ -226,7 +226,8 @@ class TestClosing:
         ann.lines()
         bob.lose()
         assert ann.lines() == ["PART bob connection lost"]
-        assert bob.protocol not in factory.protocols
+        assert bob.protocol.connection not in list(factory.node.hub)
+        assert len(factory.node.hub) == 1
         assert factory.room.nicks == ["ann"]
 
     def test_dropped_connection_not_logged_in_is_silent(self) -> None:

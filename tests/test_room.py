@@ -1,404 +1,421 @@
-"""The room: who is in it, and who hears what, with recording fake members."""
+"""The room's rules, as the whole ordered list of what happened: a recording
+audience (who hears which event) and recording members (what the room
+answered them) share one list, over a real ``LocalBus`` on a fake clock.
+
+The bytes each connection reads, and their order across connections, are
+the session's and the fan-out's: see ``test_session.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from chatd import wire
+from chatd.bus import LocalBus
 from chatd.errors import ChatError, ErrorCode
-from chatd.outbox import Outbox
-from chatd.room import Room
-from tests.fakes import Recorder
+from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
+from chatd.room import CONNECTION_LOST, Room
+from tests.builders import RecordingLog
+
+Record = tuple[object, ...]
 
 
-class FakeMember(Recorder):
-    """A connection as the room sees it, recording every byte written to it."""
+class RecordingAudience:
+    """The fan-out as the room sees it, recording who is told what (events, not bytes)."""
 
-    def __init__(self, name: str = "member") -> None:
-        super().__init__()
-        self.name = name
-        self.nick: str | None = None
+    def __init__(self, events: list[Record]) -> None:
+        self.events = events
+
+    def add(self, member: Any) -> None:
+        self.events.append(("add", member))
+
+    def remove(self, member: Any) -> None:
+        self.events.append(("remove", member))
+
+    def broadcast(self, stamped: Stamped) -> None:
+        self.events.append(("broadcast", stamped.event))
+
+    def tell(self, member: Any, stamped: Stamped) -> None:
+        self.events.append(("tell", member, stamped.event))
+
+    def wall(self, stamped: Stamped) -> None:
+        self.events.append(("wall", stamped.event))
+
+
+@dataclass(eq=False)
+class RecordingMember:
+    """A session as the room sees it: it takes the nick the room answers with,
+    and records each answer."""
+
+    name: str
+    events: list[Record]
+    nick: str | None = None
+    closed: bool = False
+
+    def logged_in(self, nick: str) -> None:
+        self.nick = nick
+        self.events.append(("logged_in", self, nick))
+
+    def renamed(self, nick: str) -> None:
+        self.nick = nick
+        self.events.append(("renamed", self, nick))
+
+    def refused(self, error: ChatError) -> None:
+        self.events.append(("refused", self, error.code))
+
+    def welcome(self, nicks: list[str]) -> None:
+        self.events.append(("welcome", self, nicks))
 
     def __repr__(self) -> str:
-        return f"FakeMember({self.name!r}, nick={self.nick!r})"
+        return f"<{self.name}>"
 
 
-class RecordingLog:
-    """The room's logger, recording each event's format and fields."""
+@dataclass
+class Rig:
+    """A room on a ``LocalBus``, its audience and members recording into ``events``."""
 
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+    log_messages: bool = False
+    events: list[Record] = field(default_factory=list)
+    log: RecordingLog = field(default_factory=RecordingLog)
+    bus: LocalBus = field(init=False)
+    room: Room = field(init=False)
 
-    def info(self, format: str, **kwargs: Any) -> None:
-        self.events.append((format, kwargs))
+    def __post_init__(self) -> None:
+        self.bus = LocalBus(lambda: 1700000000.0)
+        self.room = Room(self.bus, RecordingAudience(self.events), log=self.log,
+                         log_messages=self.log_messages)
 
+    def member(self, name: str = "conn") -> RecordingMember:
+        """A connection that has not logged in."""
+        return RecordingMember(name, self.events)
 
-class ManualScheduler:
-    """``callLater(0, fn)`` stand-in: callbacks run only on ``run_turn``."""
+    def login(self, nick: str) -> RecordingMember:
+        """A member logged in as ``nick``, with what that caused cleared."""
+        member = self.member(nick)
+        self.room.login(member, nick)
+        assert member.nick == nick, self.events
+        self.events.clear()
+        return member
 
-    def __init__(self) -> None:
-        self.pending: list[Callable[[], None]] = []
-
-    def __call__(self, fn: Callable[[], None]) -> None:
-        self.pending.append(fn)
-
-    def run_turn(self) -> None:
-        while self.pending:
-            self.pending.pop(0)()
-
-
-def make_room(**kwargs: Any) -> Room:
-    """A room with an immediate outbox and sane defaults."""
-    return Room(**kwargs)
-
-
-def connect(room: Room, name: str = "conn") -> FakeMember:
-    """A new connection in the room, not logged in."""
-    member = FakeMember(name)
-    room.connect(member)
-    return member
-
-
-def login(room: Room, nick: str) -> FakeMember:
-    """A connection logged in as ``nick``, with its login output cleared."""
-    member = connect(room, nick)
-    room.login(member, nick)
-    member.clear()
-    return member
-
-
-def clear(*members: FakeMember) -> None:
-    for member in members:
-        member.clear()
+    def take(self) -> list[Record]:
+        """Everything recorded since the last take."""
+        taken = list(self.events)
+        self.events.clear()
+        return taken
 
 
 class TestLogin:
     """NICK for the first time."""
 
     def test_first_login_order(self) -> None:
-        """The first user gets OK NICK, their own JOIN, then USERS and OK WHO."""
-        room = make_room()
-        ann = connect(room, "ann")
-        room.login(ann, "ann")
-        assert ann.lines == ["OK NICK ann", "JOIN ann", "USERS ann", "OK WHO 1"]
-        assert ann.nick == "ann"
+        """The member joins the audience, is told it is logged in, everyone hears JOIN,
+        and then it is welcomed with the roster."""
+        rig = Rig()
+        ann = rig.member("ann")
+        rig.room.login(ann, "ann")
+        assert rig.take() == [("add", ann), ("logged_in", ann, "ann"),
+                              ("broadcast", Joined("ann")), ("welcome", ann, ["ann"])]
+        assert ann.nick == "ann" and rig.room.nicks == ["ann"]
 
-    def test_second_login_is_announced_to_everyone(self) -> None:
-        """A later login sends JOIN to everyone already in, and the newcomer sees the whole list."""
-        room = make_room()
-        ann = login(room, "ann")
-        bob = connect(room, "bob")
-        room.login(bob, "bob")
-        assert bob.lines == ["OK NICK bob", "JOIN bob", "USERS ann bob", "OK WHO 2"]
-        assert ann.lines == ["JOIN bob"]
+    def test_second_login_welcomes_with_the_whole_roster(self) -> None:
+        """A later login is broadcast, and the newcomer's roster lists everyone in order."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.member("bob")
+        rig.room.login(bob, "bob")
+        assert rig.take() == [("add", bob), ("logged_in", bob, "bob"),
+                              ("broadcast", Joined("bob")), ("welcome", bob, ["ann", "bob"])]
 
-    def test_connection_not_logged_in_does_not_hear_join(self) -> None:
-        """A connection that has not logged in hears no JOIN."""
-        room = make_room()
-        lurker = connect(room, "lurker")
-        login(room, "ann")
-        assert lurker.lines == []
-
-    def test_login_order_holds_with_coalescing(self) -> None:
-        """With a per-turn outbox the login lines come out in the same order."""
-        scheduler = ManualScheduler()
-        room = make_room(outbox=Outbox(schedule=scheduler))
-        ann = connect(room, "ann")
-        room.login(ann, "ann")
-        bob = connect(room, "bob")
-        room.login(bob, "bob")
-        scheduler.run_turn()
-        assert ann.lines == ["OK NICK ann", "JOIN ann", "USERS ann", "OK WHO 1", "JOIN bob"]
-        assert bob.lines == ["OK NICK bob", "JOIN bob", "USERS ann bob", "OK WHO 2"]
+    def test_member_not_logged_in_is_not_in_the_audience(self) -> None:
+        """A connection that has not logged in is never added to the audience."""
+        rig = Rig()
+        lurker = rig.member("lurker")
+        ann = rig.member("ann")
+        rig.room.login(ann, "ann")
+        assert all(lurker not in record for record in rig.take())
 
     @pytest.mark.parametrize("taken", ["ann", "ANN", "aNn"])
     def test_nick_taken_ignoring_case(self, taken: str) -> None:
-        """Logging in with a nick in use, in any case, raises nick-taken and changes nothing."""
-        room = make_room()
-        ann = login(room, "ann")
-        other = connect(room, "other")
-        with pytest.raises(ChatError) as info:
-            room.login(other, taken)
-        assert info.value.code == ErrorCode.NICK_TAKEN
+        """A nick in use, in any case, is refused nick-taken and changes nothing else."""
+        rig = Rig()
+        ann = rig.login("ann")
+        other = rig.member("other")
+        rig.room.login(other, taken)
+        assert rig.take() == [("refused", other, ErrorCode.NICK_TAKEN)]
         assert other.nick is None
-        assert room.nicks == ["ann"]
-        assert room.find("ann") is ann
-        assert (ann.lines, other.lines) == ([], [])
+        assert rig.room.nicks == ["ann"] and rig.room.find("ann") is ann
 
     def test_find_ignores_case(self) -> None:
         """find locates a member by nick in any case."""
-        room = make_room()
-        ann = login(room, "Ann")
-        assert room.find("aNN") is ann
-        assert room.find("bob") is None
+        rig = Rig()
+        ann = rig.login("Ann")
+        assert rig.room.find("aNN") is ann
+        assert rig.room.find("bob") is None
+
+    def test_nick_claimed_on_another_node_is_taken(self) -> None:
+        """A nick the bus gave to someone else (another node) is refused here too."""
+        rig = Rig()
+        rig.bus.claim("zed", lambda ok: None)
+        rig.take()
+        other = rig.member("other")
+        rig.room.login(other, "Zed")
+        assert rig.take() == [("refused", other, ErrorCode.NICK_TAKEN)]
+        assert rig.room.nicks == ["zed"] and rig.room.find("zed") is None
+
+    def test_member_closed_before_its_claim_answers_gives_the_nick_back(self) -> None:
+        """A member closed by the time its claim succeeds is not added; the room hears
+        its JOIN and then its PART, and the nick is free again."""
+        rig = Rig()
+        gone = rig.member("gone")
+        gone.closed = True
+        rig.room.login(gone, "ann")
+        assert rig.take() == [("broadcast", Joined("ann")),
+                              ("broadcast", Parted("ann", CONNECTION_LOST))]
+        assert rig.room.nicks == [] and rig.bus.nicks == []
 
 
 class TestRename:
     """NICK once logged in."""
 
     def test_rename_tells_everyone(self) -> None:
-        """A rename sends OK NICK to the sender, then RENAME to everyone including them."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.rename(ann, "anna")
-        assert ann.lines == ["OK NICK anna", "RENAME ann anna"]
-        assert bob.lines == ["RENAME ann anna"]
-        assert room.find("anna") is ann and room.find("ann") is None
+        """A rename answers the member, then everyone hears RENAME; find follows the nick."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.room.rename(ann, "anna")
+        assert rig.take() == [("renamed", ann, "anna"), ("broadcast", Renamed("ann", "anna"))]
+        assert rig.room.find("anna") is ann and rig.room.find("ann") is None
         assert ann.nick == "anna"
+
+    def test_rename_moves_the_nick_last(self) -> None:
+        """After a rename the roster lists the new nick where a new login would be."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.room.rename(ann, "anna")
+        assert rig.room.nicks == ["bob", "anna"]
 
     def test_old_nick_is_free_after_rename(self) -> None:
         """After a rename someone else may log in with the old nick."""
-        room = make_room()
-        ann = login(room, "ann")
-        room.rename(ann, "anna")
-        cy = connect(room, "cy")
-        room.login(cy, "ann")
-        assert sorted(room.nicks) == ["ann", "anna"]
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.room.rename(ann, "anna")
+        cy = rig.login("ann")
+        assert rig.room.nicks == ["anna", "ann"]
+        assert rig.room.find("ann") is cy and rig.room.find("anna") is ann
 
     def test_case_only_change_is_a_rename(self) -> None:
         """Changing only the case of one's own nick is announced as a rename."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.rename(ann, "Ann")
-        assert ann.lines == ["OK NICK Ann", "RENAME ann Ann"]
-        assert bob.lines == ["RENAME ann Ann"]
-        assert room.find("ANN") is ann and ann.nick == "Ann"
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.room.rename(ann, "Ann")
+        assert rig.take() == [("renamed", ann, "Ann"), ("broadcast", Renamed("ann", "Ann"))]
+        assert rig.room.find("ANN") is ann and ann.nick == "Ann"
 
     def test_same_nick_is_just_ok(self) -> None:
-        """Renaming to the very same nick answers OK NICK and tells nobody."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.rename(ann, "ann")
-        assert ann.lines == ["OK NICK ann"]
-        assert bob.lines == []
+        """Renaming to the very same nick answers the member and tells nobody."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.room.rename(ann, "ann")
+        assert rig.take() == [("renamed", ann, "ann")]
 
     @pytest.mark.parametrize("taken", ["bob", "BOB"])
     def test_rename_to_taken_nick_is_refused(self, taken: str) -> None:
-        """Renaming to another member's nick, in any case, raises nick-taken and sends nothing."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        with pytest.raises(ChatError) as info:
-            room.rename(ann, taken)
-        assert info.value.code == ErrorCode.NICK_TAKEN
-        assert ann.nick == "ann" and room.find("bob") is bob
-        assert (ann.lines, bob.lines) == ([], [])
+        """Renaming onto another member's nick, in any case, is refused and tells nobody."""
+        rig = Rig()
+        ann, bob = rig.login("ann"), rig.login("bob")
+        rig.room.rename(ann, taken)
+        assert rig.take() == [("refused", ann, ErrorCode.NICK_TAKEN)]
+        assert ann.nick == "ann" and rig.room.find("bob") is bob
+        assert rig.room.nicks == ["ann", "bob"]
 
 
 class TestSay:
-    """SAY reaches everyone logged in."""
+    """SAY is one broadcast."""
 
-    def test_say_reaches_everyone_logged_in_including_sender(self) -> None:
-        """Every logged-in member, the sender too, gets SAY <nick> <text>."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.say(bob, "hi  all")
-        assert ann.lines == ["SAY bob hi  all"]
-        assert bob.lines == ["SAY bob hi  all"]
-
-    def test_say_skips_connections_not_logged_in(self) -> None:
-        """A connection that has not logged in does not hear SAY."""
-        room = make_room()
-        lurker = connect(room, "lurker")
-        ann = login(room, "ann")
-        room.say(ann, "hi")
-        assert lurker.lines == []
-
-    def test_broadcast_bytes_are_encoded_once(self) -> None:
-        """All members are written the very same bytes object for one SAY."""
-        room = make_room()
-        members = [login(room, nick) for nick in ("ann", "bob", "cy")]
-        clear(*members)
-        room.say(members[0], "hi")
-        first = members[0].writes[0]
-        assert all(member.writes[0] is first for member in members)
+    def test_say_is_broadcast(self) -> None:
+        """A SAY is broadcast once, as the sender's nick and text."""
+        rig = Rig()
+        rig.login("ann")
+        rig.login("bob")
+        rig.room.say("bob", "hi  all")
+        assert rig.take() == [("broadcast", Said("bob", "hi  all"))]
 
 
 class TestWall:
-    """WALL reaches every connection."""
+    """WALL goes to every connection."""
 
-    def test_wall_reaches_connections_not_logged_in(self) -> None:
-        """Logged-in members and bare connections all get WALL <nick> <text>."""
-        room = make_room()
-        lurker = connect(room, "lurker")
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.wall("ann", "fire drill")
-        for member in (lurker, ann, bob):
-            assert member.lines == ["WALL ann fire drill"]
+    def test_wall_is_walled(self) -> None:
+        """A WALL is handed to the audience as a wall, not a broadcast."""
+        rig = Rig()
+        rig.login("ann")
+        rig.room.wall("ann", "fire drill")
+        assert rig.take() == [("wall", Walled("ann", "fire drill"))]
 
-    def test_wall_comes_after_pending_broadcasts(self) -> None:
-        """A WALL in the same turn as a SAY reaches members after that SAY."""
-        scheduler = ManualScheduler()
-        room = make_room(outbox=Outbox(schedule=scheduler))
-        lurker = connect(room, "lurker")
-        ann = login(room, "ann")
-        scheduler.run_turn()
-        clear(ann)
-        room.say(ann, "first")
-        room.wall("*", "second")
-        scheduler.run_turn()
-        assert ann.lines == ["SAY ann first", "WALL * second"]
-        assert lurker.lines == ["WALL * second"]
-
-    def test_disconnected_connection_gets_no_wall(self) -> None:
-        """A connection that has closed is not written a WALL."""
-        room = make_room()
-        gone = connect(room, "gone")
-        room.disconnect(gone, "connection lost")
-        room.wall("*", "hello")
-        assert gone.lines == []
+    def test_server_wall_needs_nobody_logged_in(self) -> None:
+        """The server's WALL (nick ``*``) goes out in an empty room."""
+        rig = Rig()
+        rig.room.wall("*", "server shutting down")
+        assert rig.take() == [("wall", Walled("*", "server shutting down"))]
 
 
 class TestTell:
     """TELL reaches one user."""
 
-    def test_tell_reaches_target_and_confirms(self) -> None:
-        """The target gets TELL <sender> <text>; the sender gets OK TELL <nick>; nobody else hears."""
-        room = make_room()
-        ann, bob, cy = login(room, "ann"), login(room, "bob"), login(room, "cy")
-        clear(ann, bob)
-        room.tell(ann, "bob", "psst")
-        assert bob.lines == ["TELL ann psst"]
-        assert ann.lines == ["OK TELL bob"]
-        assert cy.lines == []
+    def test_tell_reaches_only_the_target(self) -> None:
+        """A TELL is told to its target alone, and names the target for OK TELL."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.login("bob")
+        rig.login("cy")
+        assert rig.room.tell("ann", "bob", "psst") == "bob"
+        assert rig.take() == [("tell", bob, Told("ann", "bob", "psst"))]
 
     def test_tell_looks_up_nick_ignoring_case(self) -> None:
-        """TELL finds its target in any case and confirms with the target's own spelling."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "Bob")
-        clear(ann)
-        room.tell(ann, "bOB", "psst")
-        assert bob.lines == ["TELL ann psst"]
-        assert ann.lines == ["OK TELL Bob"]
+        """TELL finds its target in any case and names it with the target's own spelling."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.login("Bob")
+        assert rig.room.tell("ann", "bOB", "psst") == "Bob"
+        assert rig.take() == [("tell", bob, Told("ann", "Bob", "psst"))]
 
     def test_tell_to_unknown_user_is_refused(self) -> None:
-        """TELL to nobody raises no-such-user and sends nothing."""
-        room = make_room()
-        ann = login(room, "ann")
+        """TELL to nobody raises no-such-user and tells nobody."""
+        rig = Rig()
+        rig.login("ann")
         with pytest.raises(ChatError) as info:
-            room.tell(ann, "ghost", "boo")
+            rig.room.tell("ann", "ghost", "boo")
         assert info.value.code == ErrorCode.NO_SUCH_USER
-        assert ann.lines == []
+        assert info.value.text == "nobody called ghost is here"
+        assert rig.take() == []
 
     def test_tell_to_user_who_left_is_refused(self) -> None:
-        """TELL to a user who has disconnected raises no-such-user."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        room.disconnect(bob, "gone")
+        """TELL to a user who has left raises no-such-user."""
+        rig = Rig()
+        rig.login("ann")
+        rig.room.leave(rig.login("bob"), "gone")
         with pytest.raises(ChatError) as info:
-            room.tell(ann, "bob", "hi")
+            rig.room.tell("ann", "bob", "hi")
         assert info.value.code == ErrorCode.NO_SUCH_USER
+
+    def test_tell_to_user_on_another_node_is_told_nobody_here(self) -> None:
+        """A TELL to a nick the bus knows but no member here holds is accepted and
+        handed to no local member."""
+        rig = Rig()
+        rig.login("ann")
+        rig.bus.claim("zed", lambda ok: None)
+        rig.take()
+        assert rig.room.tell("ann", "ZED", "hi") == "zed"
+        assert rig.take() == []
 
 
 class TestWho:
-    """The WHO reply."""
+    """The roster a WHO reply lists."""
 
-    def test_who_in_empty_room_is_just_ok(self) -> None:
-        """WHO with nobody logged in answers OK WHO 0 and no USERS line."""
-        room = make_room()
-        lurker = connect(room)
-        room.who(lurker)
-        assert lurker.lines == ["OK WHO 0"]
+    def test_empty_room_lists_nobody(self) -> None:
+        """With nobody logged in the roster is empty."""
+        rig = Rig()
+        rig.member("lurker")
+        assert rig.room.nicks == [] and len(rig.room) == 0
 
-    def test_who_lists_nicks_in_login_order(self) -> None:
-        """WHO lists every logged-in nick in one line when they fit."""
-        room = make_room()
+    def test_nicks_in_login_order(self) -> None:
+        """The roster lists every logged-in nick in the order they logged in."""
+        rig = Rig()
         for nick in ("ann", "bob", "cy"):
-            login(room, nick)
-        lurker = connect(room)
-        room.who(lurker)
-        assert lurker.lines == ["USERS ann bob cy", "OK WHO 3"]
-
-    def test_who_chunks_many_users_within_small_max_line(self) -> None:
-        """With many users and a small max_line, every USERS line fits and all nicks are listed."""
-        room = make_room(max_line=40)
-        nicks = [f"user{i:03d}" for i in range(60)]
-        for nick in nicks:
-            login(room, nick)
-        lurker = connect(room)
-        room.who(lurker)
-        *users, done = lurker.lines
-        assert done == "OK WHO 60"
-        assert len(users) > 1
-        assert all(line.startswith("USERS ") and len(line) + 2 <= 40 for line in users)
-        listed = [nick for line in users for nick in line.split(" ")[1:]]
-        assert listed == nicks
+            rig.login(nick)
+        assert rig.room.nicks == ["ann", "bob", "cy"] and len(rig.room) == 3
 
 
-class TestDisconnect:
+class TestLeave:
     """Connections closing."""
 
-    def test_disconnect_sends_part_to_others(self) -> None:
-        """A logged-in member's disconnect sends PART <nick> <reason> to everyone else."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.disconnect(bob, "connection lost")
-        assert ann.lines == ["PART bob connection lost"]
-        assert bob.lines == []
-        assert room.nicks == ["ann"] and len(room) == 1
+    def test_leave_tells_the_others(self) -> None:
+        """A logged-in member leaves the audience, then everyone left hears PART with the reason."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.login("bob")
+        rig.room.leave(bob, "connection lost")
+        assert rig.take() == [("remove", bob), ("broadcast", Parted("bob", "connection lost"))]
+        assert rig.room.nicks == ["ann"] and len(rig.room) == 1
 
-    def test_disconnect_is_idempotent(self) -> None:
-        """Disconnecting twice sends PART once."""
-        room = make_room()
-        ann, bob = login(room, "ann"), login(room, "bob")
-        clear(ann)
-        room.disconnect(bob, "first")
-        room.disconnect(bob, "second")
-        assert ann.lines == ["PART bob first"]
+    def test_leave_twice_is_harmless(self) -> None:
+        """Leaving twice sends PART once, with the first reason."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.login("bob")
+        rig.room.leave(bob, "first")
+        rig.room.leave(bob, "second")
+        assert rig.take() == [("remove", bob), ("broadcast", Parted("bob", "first"))]
 
-    def test_disconnect_not_logged_in_is_silent(self) -> None:
+    def test_leave_not_logged_in_is_silent(self) -> None:
         """A connection that never logged in leaves without a PART."""
-        room = make_room()
-        ann = login(room, "ann")
-        lurker = connect(room)
-        room.disconnect(lurker, "connection lost")
-        assert ann.lines == []
-        assert lurker not in room.connections
+        rig = Rig()
+        rig.login("ann")
+        rig.room.leave(rig.member("lurker"), CONNECTION_LOST)
+        assert rig.take() == []
 
-    def test_stale_disconnect_does_not_evict_new_holder_of_nick(self) -> None:
-        """A late second disconnect of a departed member leaves a newcomer with the same nick in."""
-        room = make_room()
-        old = login(room, "ann")
-        room.disconnect(old, "gone")
-        new = login(room, "ann")
-        room.disconnect(old, "again")
-        assert room.find("ann") is new
-        assert new.lines == []
+    def test_stale_leave_does_not_evict_new_holder_of_nick(self) -> None:
+        """A late second leave of a departed member leaves a newcomer with the same nick in."""
+        rig = Rig()
+        old = rig.login("ann")
+        rig.room.leave(old, "gone")
+        new = rig.login("ann")
+        rig.room.leave(old, "again")
+        assert rig.take() == []
+        assert rig.room.find("ann") is new and rig.room.nicks == ["ann"]
 
-    def test_nick_is_free_after_disconnect(self) -> None:
-        """Once a member has left, their nick can be taken again."""
-        room = make_room()
-        room.disconnect(login(room, "ann"), "gone")
-        login(room, "ANN")
-        assert room.nicks == ["ANN"]
+    def test_nick_is_free_after_leave(self) -> None:
+        """Once a member has left, their nick can be taken again, in any case."""
+        rig = Rig()
+        rig.room.leave(rig.login("ann"), "gone")
+        rig.login("ANN")
+        assert rig.room.nicks == ["ANN"] and rig.bus.nicks == ["ANN"]
 
 
 class TestLogging:
     """What the room logs."""
 
     def test_messages_are_not_logged_by_default(self) -> None:
-        """Without log_messages, what users say and tell is not logged."""
-        log = RecordingLog()
-        room = make_room(log=log)
-        ann, bob = login(room, "ann"), login(room, "bob")
-        room.say(ann, "secret plans")
-        room.tell(ann, "bob", "more secrets")
-        room.wall("ann", "wall secret")
-        assert not any("secret" in repr(event) for event in log.events)
+        """Without log_messages, logins, WALLs and leaves are logged, but no text users wrote."""
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.login("bob")
+        rig.room.say("ann", "secret plans")
+        rig.room.tell("ann", "bob", "more secrets")
+        rig.room.wall("ann", "wall secret")
+        rig.room.rename(ann, "anna")
+        rig.room.leave(ann, "secret reason")
+        assert rig.log.events == [
+            ("{nick} logged in", {"nick": "ann"}),
+            ("{nick} logged in", {"nick": "bob"}),
+            ("WALL from {nick}", {"nick": "ann"}),
+            ("{old} is now {new}", {"old": "ann", "new": "anna"}),
+            ("{nick} left", {"nick": "anna"}),
+        ]
 
     def test_messages_are_logged_when_asked(self) -> None:
-        """With log_messages, SAY is logged with its nick and text."""
-        log = RecordingLog()
-        room = make_room(log=log, log_messages=True)
-        ann = login(room, "ann")
-        room.say(ann, "hello")
-        assert ("<{nick}> {text}", {"nick": "ann", "text": "hello"}) in log.events
+        """With log_messages, SAY, TELL, WALL and a leave's reason are logged with their text."""
+        rig = Rig(log_messages=True)
+        ann = rig.login("ann")
+        rig.login("Bob")
+        rig.room.say("ann", "hello")
+        rig.room.tell("ann", "bob", "psst")
+        rig.room.wall("ann", "fire")
+        rig.room.leave(ann, "off to lunch")
+        assert rig.log.events == [
+            ("{nick} logged in", {"nick": "ann"}),
+            ("{nick} logged in", {"nick": "Bob"}),
+            ("<{nick}> {text}", {"nick": "ann", "text": "hello"}),
+            ("<{nick}> to {to}: {text}", {"nick": "ann", "to": "Bob", "text": "psst"}),
+            ("WALL from {nick}: {text}", {"nick": "ann", "text": "fire"}),
+            ("{nick} left ({reason})", {"nick": "ann", "reason": "off to lunch"}),
+        ]
+
+    def test_refusals_are_not_logged(self) -> None:
+        """A refused login or rename logs nothing."""
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.login("bob")
+        rig.log.events.clear()
+        rig.room.login(rig.member(), "ANN")
+        rig.room.rename(ann, "Bob")
+        assert rig.log.events == []

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from chatd import wire
 from chatd.errors import ChatError, ErrorCode
+from chatd.nicks import NICK_MAX, NICK_RULES, is_valid_nick, nick_key
 
 # Every client-line case runs twice, h11-style: as an LF client sends it and
 # with the trailing CR a CRLF client leaves behind once the LF is split off.
@@ -181,7 +182,7 @@ class TestParseClientLineErrors:
         """The bad-nick text says what a nick may be."""
         with pytest.raises(ChatError) as info:
             parse(b"NICK 9lives")
-        assert wire.NICK_RULES in info.value.text
+        assert NICK_RULES in info.value.text
 
 
 HYGIENE_CASES = [
@@ -260,22 +261,22 @@ class TestTextHygiene:
 
 
 class TestNicks:
-    """Nick rules and identity."""
+    """Nick rules and identity (``chatd.nicks``, which the grammar checks NICK with)."""
 
     @pytest.mark.parametrize("name", ["a", "Z", "ann", "a1", "a-", "a_", "A" * 20, "x-_-9"])
     def test_valid_nick(self, name: str) -> None:
         """Letters, digits, '_' and '-' after a leading letter, up to 20, are a nick."""
-        assert wire.is_valid_nick(name)
+        assert is_valid_nick(name)
 
     @pytest.mark.parametrize("name", ["", "1a", "_a", "-a", "a b", "a" * 21, "a\n", "\u00e9",
                                       "a.b", "*", "a\t"])
     def test_invalid_nick(self, name: str) -> None:
         """Anything else is not a nick."""
-        assert not wire.is_valid_nick(name)
+        assert not is_valid_nick(name)
 
     def test_nick_key_ignores_case(self) -> None:
         """Nicks differing only in case have the same key."""
-        assert wire.nick_key("Ann") == wire.nick_key("aNN")
+        assert nick_key("Ann") == nick_key("aNN")
 
 
 # --- server messages ----------------------------------------------------------
@@ -451,73 +452,12 @@ class TestParseServerLine:
         assert message.line.startswith("SAY ann ")
 
 
-# --- USERS chunking -----------------------------------------------------------
+# --- properties -----------------------------------------------------------------
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Valid nicks, built directly (faster than from_regex).
 nicks = st.builds(str.__add__, st.sampled_from(_LETTERS),
-                  st.text(_LETTERS + "0123456789_-", max_size=wire.NICK_MAX - 1))
-
-
-
-def nicks_from(lines: list[bytes]) -> list[str]:
-    """The nicks carried by USERS lines, in order, checking each line's shape."""
-    nicks: list[str] = []
-    for line in lines:
-        assert line.startswith(b"USERS ") and line.endswith(b"\r\n"), line
-        message = wire.parse_server_line(line[:-2])
-        assert isinstance(message, wire.Users) and message.nicks, line
-        nicks.extend(message.nicks)
-    return nicks
-
-
-class TestUsersLines:
-    """The WHO reply is cut into lines within the line limit."""
-
-    def test_no_nicks_no_lines(self) -> None:
-        """An empty room gives no USERS line."""
-        assert wire.users_lines([], 1024) == []
-
-    def test_few_nicks_fit_one_line(self) -> None:
-        """Nicks that fit share one line, in order."""
-        assert wire.users_lines(["ann", "bob"], 1024) == [b"USERS ann bob\r\n"]
-
-    def test_line_exactly_at_limit_is_kept_whole(self) -> None:
-        """A line whose length with CRLF equals the limit is not cut."""
-        nicks = ["alice", "bobby", "carol", "david"]
-        whole = b"USERS alice bobby carol david\r\n"
-        assert wire.users_lines(nicks, len(whole)) == [whole]
-        assert wire.users_lines(nicks, len(whole) - 1) == [b"USERS alice bobby carol\r\n",
-                                                          b"USERS david\r\n"]
-
-    def test_many_nicks_are_chunked_within_limit_in_order(self) -> None:
-        """Hundreds of nicks come out over many lines, each within the limit, none lost."""
-        nicks = [f"user{i}" + "x" * (i % 13) for i in range(500)]
-        lines = wire.users_lines(nicks, 64)
-        assert len(lines) > 50
-        assert all(len(line) <= 64 for line in lines)
-        assert nicks_from(lines) == nicks
-
-    def test_twenty_char_nick_with_tiny_limit_gets_a_line(self) -> None:
-        """With a limit too small for any nick, every nick still goes out whole, one per line."""
-        nicks = ["a" * 20, "b", "c" * 20]
-        lines = wire.users_lines(nicks, 10)
-        assert lines == [b"USERS " + b"a" * 20 + b"\r\n", b"USERS b\r\n",
-                         b"USERS " + b"c" * 20 + b"\r\n"]
-
-    @settings(max_examples=100, deadline=None)
-    @given(names=st.lists(nicks, max_size=60), limit=st.integers(min_value=1, max_value=300))
-    def test_every_nick_present_and_lines_bounded(self, names: list[str], limit: int) -> None:
-        """For any nicks and limit, lines hold all nicks in order and exceed the limit only
-        when one 20-character nick could not fit otherwise."""
-        lines = wire.users_lines(names, limit)
-        assert nicks_from(lines) == names
-        bound = max(limit, len("USERS ") + wire.NICK_MAX + 2)
-        assert all(len(line) <= bound for line in lines)
-
-
-# --- properties -----------------------------------------------------------------
-
+                  st.text(_LETTERS + "0123456789_-", max_size=NICK_MAX - 1))
 # Text as a peer could send it once cleaned: no controls (but TAB), no
 # surrogates (not encodable), no line breaks.
 clean_chars = st.characters(blacklist_categories=("Cs", "Cc")) | st.just("\t")
@@ -526,7 +466,8 @@ words = st.text(clean_chars.filter(lambda c: c != " "), min_size=1, max_size=12)
 opt_text = st.none() | clean_text
 
 
-def built(cls: type[wire.Message], *fields: st.SearchStrategy[object]) -> st.SearchStrategy[wire.Message]:
+def built(cls: type[wire.Message],
+          *fields: st.SearchStrategy[object]) -> st.SearchStrategy[wire.Message]:
     """Messages of ``cls`` from the field strategies, keeping only those that validate."""
     def build(values: tuple[object, ...]) -> wire.Message | None:
         try:
@@ -574,7 +515,8 @@ class TestProperties:
     @settings(max_examples=200, deadline=None)
     @given(message=client_messages)
     def test_client_message_round_trips(self, message: wire.Message) -> None:
-        """A valid client message parses back to itself, with CRLF or LF stripped by the receiver."""
+        """A valid client message parses back to itself, with CRLF or LF stripped by the
+        receiver."""
         data = wire.encode(message)
         assert wire.parse_client_line(data[:-2]) == message
         assert wire.parse_client_line(data[:-1]) == message

@@ -218,10 +218,11 @@ class Fleet:
 
     def _pump(self, timeout: float) -> None:
         """Read what the workers sent within ``timeout``; keep it by kind."""
-        for conn in wait(self.conns, timeout=max(0.0, timeout)):
-            index = self.conns.index(conn)  # type: ignore[arg-type]
+        for ready in wait(self.conns, timeout=max(0.0, timeout)):
+            index = self.conns.index(ready)  # type: ignore[arg-type]  # wait() returns what it was given
+            conn = self.conns[index]
             try:
-                kind, body = conn.recv()  # type: ignore[union-attr]
+                kind, body = conn.recv()
             except (EOFError, OSError):
                 code = self.processes[index].exitcode
                 raise BenchError(f"worker {index} died (exit status {code})") from None

@@ -1,0 +1,209 @@
+"""The fan-out: each event encoded once per dialect and handed to that
+dialect's outbox, with counting encoders, recording recipients and a
+scheduler whose turns the test runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chatd.events import Joined, Said, Stamped, Told, Walled
+from chatd.fanout import Encoder, Fanout
+
+Record = tuple[object, ...]
+
+
+@dataclass(eq=False)
+class Recipient:
+    """A connection as the fan-out sees it: a dialect, and writes recorded in a shared list."""
+
+    name: str
+    dialect: str
+    records: list[Record]
+
+    def write(self, data: bytes) -> None:
+        self.records.append((self.name, data))
+
+    def __repr__(self) -> str:
+        return f"Recipient({self.name!r}, {self.dialect!r})"
+
+
+@dataclass
+class CountingEncoder:
+    """An encoder that tags its bytes with its dialect and records every call."""
+
+    dialect: str
+    calls: list[Record]
+
+    def __call__(self, stamped: Stamped) -> bytes:
+        self.calls.append((self.dialect, stamped.seq))
+        return f"{self.dialect}:{stamped.seq};".encode()
+
+
+class ManualScheduler:
+    """``callLater(0, fn)`` stand-in: callbacks run only on ``run_turn``."""
+
+    def __init__(self) -> None:
+        self.pending: list[Callable[[], None]] = []
+
+    def __call__(self, fn: Callable[[], None]) -> None:
+        self.pending.append(fn)
+
+    def run_turn(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+
+@dataclass
+class Rig:
+    """A fan-out over two dialects, ``line`` and ``web``, and what it did."""
+
+    calls: list[Record] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    everyone: list[Recipient] = field(default_factory=list)
+    scheduler: ManualScheduler = field(default_factory=ManualScheduler)
+    fanout: Fanout = field(init=False)
+
+    def __post_init__(self) -> None:
+        encoders: dict[str, Encoder] = {name: CountingEncoder(name, self.calls)
+                                        for name in ("line", "web")}
+        self.fanout = Fanout(encoders, lambda: self.everyone, schedule=self.scheduler)
+
+    def connect(self, name: str, dialect: str = "line") -> Recipient:
+        """A connection, not logged in: it hears only WALL."""
+        recipient = Recipient(name, dialect, self.records)
+        self.everyone.append(recipient)
+        return recipient
+
+    def login(self, name: str, dialect: str = "line") -> Recipient:
+        """A connection in the audience of broadcasts."""
+        recipient = self.connect(name, dialect)
+        self.fanout.add(recipient)
+        return recipient
+
+    def take(self) -> tuple[list[Record], list[Record]]:
+        """(encoder calls, writes) since the last take."""
+        taken = (list(self.calls), list(self.records))
+        self.calls.clear()
+        self.records.clear()
+        return taken
+
+
+def said(seq: int) -> Stamped:
+    return Stamped(seq, 0.0, Said("ann", f"line {seq}"))
+
+
+class TestBroadcast:
+    """Broadcasts to everyone logged in."""
+
+    def test_encoded_once_per_dialect(self) -> None:
+        """One event to recipients in two dialects is encoded once for each dialect, and
+        each recipient gets its own dialect's bytes at the turn's end."""
+        rig = Rig()
+        rig.login("ann")
+        rig.login("bob", "web")
+        rig.login("cy")
+        rig.login("dee", "web")
+        rig.fanout.broadcast(said(1))
+        rig.scheduler.run_turn()
+        calls, writes = rig.take()
+        assert calls == [("line", 1), ("web", 1)]
+        assert sorted(writes) == [("ann", b"line:1;"), ("bob", b"web:1;"),
+                                  ("cy", b"line:1;"), ("dee", b"web:1;")]
+
+    def test_dialect_with_empty_audience_is_not_encoded(self) -> None:
+        """A dialect nobody logged in speaks costs no encoding."""
+        rig = Rig()
+        rig.login("ann")
+        rig.connect("lurker", "web")
+        rig.fanout.broadcast(said(1))
+        rig.scheduler.run_turn()
+        assert rig.take() == ([("line", 1)], [("ann", b"line:1;")])
+
+    def test_broadcasts_coalesce_per_turn(self) -> None:
+        """A turn's broadcasts reach each member in one write, in order."""
+        rig = Rig()
+        rig.login("ann")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.broadcast(said(2))
+        assert rig.records == []
+        rig.scheduler.run_turn()
+        assert rig.take() == ([("line", 1), ("line", 2)], [("ann", b"line:1;line:2;")])
+
+    def test_removed_member_hears_no_more(self) -> None:
+        """After remove a member gets nothing, not even what it was still due."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.remove(ann)
+        rig.scheduler.run_turn()
+        assert rig.take()[1] == [("bob", b"line:1;")]
+
+
+class TestWall:
+    """WALL reaches every connection."""
+
+    def test_wall_flushes_pending_broadcasts_first(self) -> None:
+        """A WALL writes the turn's pending broadcasts to their members before itself."""
+        rig = Rig()
+        rig.login("ann")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.wall(Stamped(2, 0.0, Walled("*", "fire")))
+        assert rig.take() == ([("line", 1), ("line", 2)],
+                              [("ann", b"line:1;"), ("ann", b"line:2;")])
+        rig.scheduler.run_turn()
+        assert rig.take() == ([], [])
+
+    def test_wall_reaches_everyone_logged_in_or_not(self) -> None:
+        """Every connection from ``everyone`` gets the WALL in its dialect, encoded once each."""
+        rig = Rig()
+        rig.login("ann")
+        rig.connect("lurker")
+        rig.connect("webby", "web")
+        rig.login("bob", "web")
+        rig.fanout.wall(Stamped(1, 0.0, Walled("ann", "fire")))
+        assert rig.take() == ([("line", 1), ("web", 1)],
+                              [("ann", b"line:1;"), ("lurker", b"line:1;"),
+                               ("webby", b"web:1;"), ("bob", b"web:1;")])
+
+
+class TestTellAndSend:
+    """Bytes for one member come after the broadcasts it is owed."""
+
+    def test_tell_goes_after_owed_broadcasts(self) -> None:
+        """A TELL mid-turn reaches its target after the broadcasts it was due; the
+        others get those broadcasts at the turn's end."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.login("bob")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.tell(bob, Stamped(2, 0.0, Told("ann", "bob", "psst")))
+        assert rig.take() == ([("line", 1), ("line", 2)], [("bob", b"line:1;line:2;")])
+        rig.scheduler.run_turn()
+        assert rig.take() == ([], [("ann", b"line:1;")])
+
+    def test_tell_is_encoded_in_the_targets_dialect(self) -> None:
+        """A TELL is encoded by its target's dialect only."""
+        rig = Rig()
+        rig.login("ann")
+        bob = rig.login("bob", "web")
+        rig.fanout.tell(bob, Stamped(1, 0.0, Told("ann", "bob", "psst")))
+        assert rig.take() == ([("web", 1)], [("bob", b"web:1;")])
+
+    def test_send_goes_after_owed_broadcasts(self) -> None:
+        """A reply sent mid-turn follows the broadcasts its member was due, and only once."""
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.fanout.broadcast(Stamped(1, 0.0, Joined("ann")))
+        rig.fanout.send(ann, b"reply;")
+        rig.scheduler.run_turn()
+        assert rig.take()[1] == [("ann", b"line:1;reply;")]
+
+    def test_send_to_a_connection_not_logged_in_is_written_at_once(self) -> None:
+        """A reply to a connection outside the audience is written straight away."""
+        rig = Rig()
+        rig.login("ann")
+        lurker = rig.connect("lurker")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.send(lurker, b"PONG;")
+        assert rig.take()[1] == [("lurker", b"PONG;")]

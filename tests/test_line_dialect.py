@@ -1,0 +1,261 @@
+"""Protocol v1's words: room events encoded once, the WHO reply cut into
+``USERS`` lines, and a dialect's replies to its peer, over a recording peer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatd import __version__, wire
+from chatd.bus import LocalBus
+from chatd.dialects import line
+from chatd.errors import ChatError, ErrorCode
+from chatd.events import Event, Joined, Parted, Renamed, Said, Stamped, Told, Walled
+from chatd.nicks import NICK_MAX
+from chatd.room import Room
+from chatd.session import DEFAULT_QUIT_REASON
+
+# --- events -------------------------------------------------------------------
+
+ENCODED_EVENTS = [
+    (Said("ann", "hi  there"), b"SAY ann hi  there\r\n"),
+    (Said("ann", " lead"), b"SAY ann  lead\r\n"),
+    (Joined("ann"), b"JOIN ann\r\n"),
+    (Parted("bob", "off to lunch"), b"PART bob off to lunch\r\n"),
+    (Parted("bob"), b"PART bob\r\n"),
+    (Renamed("ann", "Ann"), b"RENAME ann Ann\r\n"),
+    (Told("ann", "bob", "meet at  noon"), b"TELL ann meet at  noon\r\n"),
+    (Walled("*", "server shutting down"), b"WALL * server shutting down\r\n"),
+    (Walled("ann", "fire drill"), b"WALL ann fire drill\r\n"),
+]
+
+
+class TestEncodeEvent:
+    """Each room event has one v1 line, whatever its stamp."""
+
+    @pytest.mark.parametrize(("event", "expected"), ENCODED_EVENTS)
+    def test_event_encodes_to_its_line(self, event: Event, expected: bytes) -> None:
+        """A stamped event encodes to the v1 line that tells a client of it."""
+        assert line.encode_event(Stamped(1, 1700000000.0, event)) == expected
+
+    @pytest.mark.parametrize(("event", "expected"), ENCODED_EVENTS)
+    def test_event_line_parses_back(self, event: Event, expected: bytes) -> None:
+        """A client parses every encoded event as the server message it stands for."""
+        message = wire.parse_server_line(line.encode_event(Stamped(1, 0.0, event))[:-2])
+        assert message == line.event_message(Stamped(1, 0.0, event))
+        assert not isinstance(message, wire.Unknown)
+
+    def test_stamp_is_not_in_the_line(self) -> None:
+        """Protocol v1 carries no sequence number or time: two stamps give the same bytes."""
+        said = Said("ann", "hi")
+        assert line.encode_event(Stamped(1, 0.0, said)) == line.encode_event(
+            Stamped(99, 1700000000.5, said))
+
+    def test_tell_names_the_sender_not_the_target(self) -> None:
+        """The target of a TELL reads the sender's nick; its own is not repeated."""
+        told = Stamped(3, 0.0, Told("ann", "Bob", "psst"))
+        assert line.encode_event(told) == b"TELL ann psst\r\n"
+
+
+# --- USERS chunking -------------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Valid nicks, built directly (faster than from_regex).
+nicks = st.builds(str.__add__, st.sampled_from(_LETTERS),
+                  st.text(_LETTERS + "0123456789_-", max_size=NICK_MAX - 1))
+
+
+def nicks_from(lines: list[bytes]) -> list[str]:
+    """The nicks carried by USERS lines, in order, checking each line's shape."""
+    found: list[str] = []
+    for raw in lines:
+        assert raw.startswith(b"USERS ") and raw.endswith(b"\r\n"), raw
+        message = wire.parse_server_line(raw[:-2])
+        assert isinstance(message, wire.Users) and message.nicks, raw
+        found.extend(message.nicks)
+    return found
+
+
+class TestUsersLines:
+    """The WHO reply is cut into lines within the line limit."""
+
+    def test_no_nicks_no_lines(self) -> None:
+        """An empty room gives no USERS line."""
+        assert line.users_lines([], 1024) == []
+
+    def test_few_nicks_fit_one_line(self) -> None:
+        """Nicks that fit share one line, in order."""
+        assert line.users_lines(["ann", "bob"], 1024) == [b"USERS ann bob\r\n"]
+
+    def test_line_exactly_at_limit_is_kept_whole(self) -> None:
+        """A line whose length with CRLF equals the limit is not cut."""
+        names = ["alice", "bobby", "carol", "david"]
+        whole = b"USERS alice bobby carol david\r\n"
+        assert line.users_lines(names, len(whole)) == [whole]
+        assert line.users_lines(names, len(whole) - 1) == [b"USERS alice bobby carol\r\n",
+                                                           b"USERS david\r\n"]
+
+    def test_many_nicks_are_chunked_within_limit_in_order(self) -> None:
+        """Hundreds of nicks come out over many lines, each within the limit, none lost."""
+        names = [f"user{i}" + "x" * (i % 13) for i in range(500)]
+        lines = line.users_lines(names, 64)
+        assert len(lines) > 50
+        assert all(len(raw) <= 64 for raw in lines)
+        assert nicks_from(lines) == names
+
+    def test_twenty_char_nick_with_tiny_limit_gets_a_line(self) -> None:
+        """With a limit too small for any nick, every nick still goes out whole, one per line."""
+        names = ["a" * 20, "b", "c" * 20]
+        lines = line.users_lines(names, 10)
+        assert lines == [b"USERS " + b"a" * 20 + b"\r\n", b"USERS b\r\n",
+                         b"USERS " + b"c" * 20 + b"\r\n"]
+
+    @settings(max_examples=100, deadline=None)
+    @given(names=st.lists(nicks, max_size=60), limit=st.integers(min_value=1, max_value=300))
+    def test_every_nick_present_and_lines_bounded(self, names: list[str], limit: int) -> None:
+        """For any nicks and limit, lines hold all nicks in order and exceed the limit only
+        when one 20-character nick could not fit otherwise."""
+        lines = line.users_lines(names, limit)
+        assert nicks_from(lines) == names
+        bound = max(limit, len("USERS ") + NICK_MAX + 2)
+        assert all(len(raw) <= bound for raw in lines)
+
+
+# --- one connection's replies -----------------------------------------------------
+
+
+class RecordingPeer:
+    """A connection as its dialect sees it, recording every call in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bytes] | tuple[str]] = []
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def send(self, data: bytes) -> None:
+        self.calls.append(("send", data))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+    def ready(self) -> None:
+        self.calls.append(("ready",))
+
+    def take(self) -> list[tuple[str, bytes] | tuple[str]]:
+        """The calls since the last take."""
+        calls, self.calls = self.calls, []
+        return calls
+
+
+class NoAudience:
+    """An audience that hears nothing: these tests look at replies only."""
+
+    def add(self, member: Any) -> None:
+        pass
+
+    def remove(self, member: Any) -> None:
+        pass
+
+    def broadcast(self, stamped: Stamped) -> None:
+        pass
+
+    def tell(self, member: Any, stamped: Stamped) -> None:
+        pass
+
+    def wall(self, stamped: Stamped) -> None:
+        pass
+
+
+def make_dialect(**kwargs: Any) -> tuple[line.LineDialect, RecordingPeer]:
+    """A line dialect over a recording peer, in a room of its own."""
+    peer = RecordingPeer()
+    room = Room(LocalBus(lambda: 0.0), NoAudience())
+    return line.LineDialect(room, peer, **kwargs), peer
+
+
+class TestLineDialect:
+    """Each answer is one ``send`` to the peer, in v1's words."""
+
+    def test_greet_is_hello(self) -> None:
+        """greet sends HELLO chatd/<version> and the greeting."""
+        dialect, peer = make_dialect()
+        dialect.greet()
+        assert peer.take() == [("send", f"HELLO chatd/{__version__} {line.GREETING}\r\n".encode())]
+
+    def test_nick_ok(self) -> None:
+        """nick_ok sends OK NICK <nick>."""
+        dialect, peer = make_dialect()
+        dialect.nick_ok("ann")
+        assert peer.take() == [("send", b"OK NICK ann\r\n")]
+
+    def test_refused_is_err_with_code_and_text(self) -> None:
+        """refused sends ERR <code> <text>."""
+        dialect, peer = make_dialect()
+        dialect.refused(ChatError(ErrorCode.NICK_TAKEN, "ann is already taken"))
+        assert peer.take() == [("send", b"ERR nick-taken ann is already taken\r\n")]
+
+    def test_welcome_is_one_send_of_users_then_ok_who(self) -> None:
+        """welcome sends the USERS lines within max_line and OK WHO <count> in one send."""
+        dialect, peer = make_dialect(max_line=30)
+        dialect.welcome(["alice", "bobby", "carol", "david"])
+        assert peer.take() == [
+            ("send", b"USERS alice bobby carol\r\nUSERS david\r\nOK WHO 4\r\n")]
+
+    def test_welcome_to_nobody_is_just_ok_who(self) -> None:
+        """An empty roster is OK WHO 0 and no USERS line."""
+        dialect, peer = make_dialect()
+        dialect.welcome([])
+        assert peer.take() == [("send", b"OK WHO 0\r\n")]
+
+    def test_goodbye_is_bye(self) -> None:
+        """goodbye sends BYE <reason>."""
+        dialect, peer = make_dialect()
+        dialect.goodbye("server shutting down")
+        assert peer.take() == [("send", b"BYE server shutting down\r\n")]
+
+    def test_ready_reaches_the_peer(self) -> None:
+        """ready tells the peer to go on with held lines, and sends nothing."""
+        dialect, peer = make_dialect()
+        dialect.ready()
+        assert peer.take() == [("ready",)]
+
+    def test_line_too_long_names_the_limit(self) -> None:
+        """An overlong line is answered ERR line-too-long with the limit in bytes."""
+        dialect, peer = make_dialect(max_line=512)
+        dialect.line_too_long()
+        assert peer.take() == [
+            ("send", b"ERR line-too-long lines are limited to 512 bytes; this one was dropped\r\n")]
+
+    def test_flooding_names_the_rate(self) -> None:
+        """Flooding is answered ERR flood with the allowed rate, and says nothing is lost."""
+        dialect, peer = make_dialect()
+        dialect.flooding(2.5)
+        assert peer.take() == [
+            ("send", b"ERR flood you are sending more than 2.5 lines a second; "
+                     b"the rest are delayed, not lost\r\n")]
+
+    def test_help_is_one_send(self) -> None:
+        """HELP is every help line then OK HELP, in one send."""
+        dialect, peer = make_dialect()
+        dialect.line_received(b"HELP")
+        expected = b"".join(f"HELP {text}\r\n".encode() for text in line.HELP_TEXT) + b"OK HELP\r\n"
+        assert peer.take() == [("send", expected)]
+
+    def test_quit_says_bye_then_closes(self) -> None:
+        """QUIT sends BYE with the default reason, then closes the peer; later lines get nothing."""
+        dialect, peer = make_dialect()
+        dialect.line_received(b"QUIT")
+        dialect.line_received(b"PING")
+        assert peer.take() == [("send", f"BYE {DEFAULT_QUIT_REASON}\r\n".encode()), ("close",)]
+
+    def test_parse_error_is_refused(self) -> None:
+        """A line the grammar refuses is answered ERR and the session stays open."""
+        dialect, peer = make_dialect()
+        dialect.line_received(b"FROB")
+        [(verb, data)] = peer.take()  # type: ignore[misc]
+        assert verb == "send" and data.startswith(b"ERR unknown-command ")
+        assert not dialect.session.closed
