@@ -40,31 +40,40 @@ class Link(Protocol):
     def abort(self) -> None:
         """Close now, dropping what is queued."""
 
+    @property
+    def peer(self) -> str:
+        """Who is at the other end, for the logs."""
+
 
 class Connection:
     """The transport-neutral life of one connection."""
 
-    def __init__(self, node: Node, link: Link, *, peer: str, host: str | None) -> None:
+    # Slots: ten thousand idle connections are the memory target.
+    __slots__ = ("node", "link", "cut_reason", "write", "dialect", "session",
+                 "_framer", "_flood", "_lag", "_waiting", "_draining", "_pending")
+
+    def __init__(self, node: Node, link: Link) -> None:
         config = node.config
         self.node = node
         self.link = link
-        self.peer = peer
-        self.host = host
         self.cut_reason: str | None = None
         self._framer = LineFramer(config.max_line)
-        self._max_recvq = config.max_recvq
         self._flood = (FloodGate(config.flood_burst, config.flood_rate, node.clock)
                        if config.flood_rate else None)
         self._lag: DelayedCall | None = None
         self._waiting = False  # reading paused for the session
         self._draining = False
         self._pending: bytes | None = None  # a line taken, waiting for its token
-        self._registered = False
         # The fan-out writes through this once per member per turn: the
         # link's own callable, not a method that forwards to it.
         self.write = link.write
         self.dialect = node.make_dialect(self)
         self.session = self.dialect.session
+
+    @property
+    def peer(self) -> str:
+        """Who is at the other end, for the logs."""
+        return self.link.peer
 
     @property
     def buffered(self) -> int:
@@ -104,10 +113,10 @@ class Connection:
 
     # --- from the transport ---
 
-    def opened(self) -> None:
-        """Greet the peer, and admit it or turn it away."""
+    def opened(self, host: str | None) -> None:
+        """Greet the peer from ``host``, and admit it or turn it away."""
         log = self.node.log
-        refusal = self.node.hub.admit(self)
+        refusal = self.node.hub.admit(self, host)
         self.dialect.greet()
         if refusal is not None:
             log.info("refused {peer}: {why}", peer=self.peer, why=refusal)
@@ -120,7 +129,7 @@ class Connection:
         framer = self._framer
         framer.feed(data)
         self._drain()
-        if framer.buffered > self._max_recvq and not self.session.closed:
+        if framer.buffered > self.node.config.max_recvq and not self.session.closed:
             self.node.log.info("cutting {peer}: backlog of {size} bytes",
                                peer=self.peer, size=framer.buffered)
             framer.clear()
@@ -158,9 +167,8 @@ class Connection:
         if session.waiting and not self._waiting and not session.closed:
             self._waiting = True
             self.link.pause()
-        if session.nick is not None and not self._registered:
-            self._registered = True
-            self.node.hub.registered(self)
+        if session.nick is not None:
+            self.node.hub.registered(self)  # a dict lookup once it has been
 
     def _admit(self, flood: FloodGate, line: bytes) -> bool:
         """Take a token for ``line``, or keep it and pause reading until one returns."""

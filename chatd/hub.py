@@ -82,16 +82,17 @@ class Hub:
 
     # --- admission ---
 
-    def admit(self, connection: Connection) -> str | None:
-        """Count a new connection; the reason to refuse it, if any.  A refused
-        connection is counted too until it closes, so it is closed at shutdown."""
+    def admit(self, connection: Connection, host: str | None) -> str | None:
+        """Count a new connection from ``host``; the reason to refuse it, if
+        any.  A refused connection is counted too until it closes, so it is
+        closed at shutdown."""
         full = len(self._connections) >= self._max_clients
         self._connections[connection] = None
         if full:
             return SERVER_FULL
-        if counts_per_address(connection.host, self._limit_loopback):
-            assert connection.host is not None
-            host = address_key(connection.host)
+        if counts_per_address(host, self._limit_loopback):
+            assert host is not None
+            host = address_key(host)
             if self._per_address[host] >= self._max_per_ip:
                 return TOO_MANY_FROM_ADDRESS
             self._per_address[host] += 1
@@ -101,10 +102,11 @@ class Hub:
         return None
 
     def registered(self, connection: Connection) -> None:
-        """The connection logged in: its deadline is met."""
-        deadline = self._deadlines.pop(connection, None)
-        if deadline is not None:
-            deadline.cancel()
+        """The connection logged in: its deadline is met (saying it twice is harmless)."""
+        if self._deadlines:
+            deadline = self._deadlines.pop(connection, None)
+            if deadline is not None:
+                deadline.cancel()
 
     def _expire(self, connection: Connection) -> None:
         self._deadlines.pop(connection, None)

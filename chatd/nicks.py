@@ -23,5 +23,10 @@ def is_valid_nick(name: str) -> bool:
 
 
 def nick_key(name: str) -> str:
-    """The identity of a nick: nicks are unique ignoring case."""
-    return name.casefold()
+    """The identity of a nick: nicks are unique ignoring case.
+
+    A nick already in lower case is its own key: the room, the bus and the
+    roster then share one string per member instead of each folding its own.
+    """
+    folded = name.casefold()
+    return name if folded == name else folded

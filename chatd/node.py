@@ -36,18 +36,18 @@ class Node:
         self.fanout = Fanout({line.NAME: line.encode_event}, self.hub.sessions,
                              schedule=lambda flush: clock.callLater(0, flush))
         self.bus: Bus = bus if bus is not None else LocalBus(clock.seconds)
-        self.room = Room(self.bus, self.fanout, log=self.log,
-                         log_messages=config.log_messages)
+        self.room = Room(self.bus, self.fanout, log=self.log, log_messages=config.log_messages,
+                         oper_password=config.oper_password)
 
     def make_dialect(self, connection: Connection) -> line.LineDialect:
         """The dialect a new connection speaks (protocol v1 for every door so far)."""
-        return line.LineDialect(self.room, connection, max_line=self.config.max_line,
-                                oper_password=self.config.oper_password)
+        return line.LineDialect(self.room, connection, max_line=self.config.max_line)
 
-    def connect(self, link: Link, *, peer: str, host: str | None) -> Connection:
-        """A transport opened a connection: greet it, admit it or refuse it."""
-        connection = Connection(self, link, peer=peer, host=host)
-        connection.opened()
+    def connect(self, link: Link, *, host: str | None) -> Connection:
+        """A transport opened a connection: greet it, admit it or refuse it.
+        ``host`` is the peer's address, for the per-address cap."""
+        connection = Connection(self, link)
+        connection.opened(host)
         return connection
 
     def shutdown(self, done: Callable[[], None], *, reason: str = SHUTDOWN,

@@ -77,8 +77,10 @@ class Room:
     """The members on this node, the roster of the whole room, and the rules."""
 
     def __init__(self, bus: Bus, audience: Audience, *, log: EventLog | None = None,
-                 log_messages: bool = False) -> None:
+                 log_messages: bool = False, oper_password: str | None = None) -> None:
         self._bus = bus
+        # With a password, only operators may WALL (the session enforces it).
+        self.oper_password = oper_password
         self._audience = audience
         self.log: EventLog = log if log is not None else _NoLog()
         self.log_messages = log_messages

@@ -39,6 +39,9 @@ class Replies(Protocol):
     def goodbye(self, reason: str) -> None:
         """The server is about to close this connection."""
 
+    def hang_up(self) -> None:
+        """Close the transport, once what was written has gone."""
+
     def ready(self) -> None:
         """The session stopped waiting: held lines may go on."""
 
@@ -47,7 +50,7 @@ class Session:
     """The per-connection state machine; the room's ``Member``."""
 
     __slots__ = ("room", "nick", "is_oper", "closed", "waiting", "dialect", "write",
-                 "_replies", "_close", "_oper_password")
+                 "_replies")
 
     def __init__(
         self,
@@ -56,8 +59,6 @@ class Session:
         *,
         dialect: str,
         write: Callable[[bytes], None],
-        close: Callable[[], None],
-        oper_password: str | None = None,
     ) -> None:
         self.room = room
         self.nick: str | None = None
@@ -70,18 +71,20 @@ class Session:
         self.dialect = dialect
         self.write = write
         self._replies = replies
-        self._close = close
-        self._oper_password = oper_password
 
     # --- commands ---
 
     def change_nick(self, nick: str) -> None:
         """Log in as ``nick``, or rename to it once logged in."""
         self.waiting = True
-        if self.nick is None:
-            self.room.login(self, nick)
-        else:
-            self.room.rename(self, nick)
+        try:
+            if self.nick is None:
+                self.room.login(self, nick)
+            else:
+                self.room.rename(self, nick)
+        except BaseException:
+            self.waiting = False
+            raise
 
     def say(self, text: str) -> None:
         self.room.say(self._logged_in(), text)
@@ -92,7 +95,7 @@ class Session:
 
     def wall(self, text: str) -> None:
         nick = self._logged_in()
-        if self._oper_password is not None and not self.is_oper:
+        if self.room.oper_password is not None and not self.is_oper:
             raise ChatError(ErrorCode.NOT_PERMITTED,
                             "only operators may WALL on this server; use OPER <password>")
         self.room.wall(nick, text)
@@ -102,9 +105,10 @@ class Session:
 
     def oper(self, password: str) -> None:
         self._logged_in()
-        if self._oper_password is None:
+        expected = self.room.oper_password
+        if expected is None:
             raise ChatError(ErrorCode.NOT_PERMITTED, "this server has no operator password")
-        if not hmac.compare_digest(password.encode(), self._oper_password.encode()):
+        if not hmac.compare_digest(password.encode(), expected.encode()):
             self.room.log.info("failed OPER by {nick}", nick=self.nick)
             raise ChatError(ErrorCode.NOT_PERMITTED, "wrong operator password")
         self.is_oper = True
@@ -124,7 +128,7 @@ class Session:
             return
         self._replies.goodbye(reason)
         self.disconnected(reason)
-        self._close()
+        self._replies.hang_up()
 
     def disconnected(self, reason: str = CONNECTION_LOST) -> None:
         """The transport is gone; the others hear PART if we were in."""

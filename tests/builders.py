@@ -34,6 +34,7 @@ class FakeLink:
 
     writes: list[bytes] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    peer: str = "10.1.2.3:40000"
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
@@ -66,9 +67,9 @@ class Peer:
     def __init__(self, node: Node, host: str = "10.1.2.3") -> None:
         Peer._next_port += 1
         self.node = node
-        self.link = FakeLink()
+        self.link = FakeLink(peer=f"{host}:{Peer._next_port}")
         self.connection: Connection = node.connect(
-            self.link, peer=f"{host}:{Peer._next_port}", host=host)
+            self.link, host=host)
         self._read = 0
 
     @property

@@ -262,6 +262,15 @@ def chat_privately(server: RunningServer) -> None:
 
 
 class TestLogging:
+    def test_listening_is_logged_once(self, chatd_factory: Callable[..., RunningServer]) -> None:
+        """The log says "listening on" once per port, without Twisted's own "starting on" and
+        "Port ... Closed" lines repeating it."""
+        server = chatd_factory()
+        assert server.stop() == 0
+        log = server.log()
+        assert log.count("listening on") == 1
+        assert "starting on" not in log and "Closed)" not in log
+
     def test_json_log_format(self, chatd_factory: Callable[..., RunningServer]) -> None:
         """--log-format json writes one JSON object per stderr line, with chatd's events in it."""
         server = chatd_factory("--log-format", "json")

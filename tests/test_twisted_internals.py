@@ -25,10 +25,10 @@ from twisted.internet.testing import MemoryReactor
 
 from chatd.limits import SendQueue
 from chatd.transports._twisted import (
+    EagerWriter,
     TwistedInternalsChanged,
     buffered_transport,
     queued_bytes,
-    writer,
 )
 from tests.support import ROOT, LineClient, RunningServer
 from tests.test_e2e_program import self_signed
@@ -72,10 +72,10 @@ class Stalled(Protocol):
         report["queued_at_start"] = _twisted.queued_bytes(t)
         self.cuts = 0
         self.queued = []
-        self.write = _twisted.writer(t, SendQueue(LIMIT), self.over)
+        self.write = _twisted.EagerWriter(t, SendQueue(LIMIT), self).write
         reactor.callLater(0, self.turn)
 
-    def over(self):
+    def send_queue_exceeded(self):
         self.cuts += 1
 
     def turn(self):
@@ -153,6 +153,13 @@ class NoTempDataLen(abstract.FileDescriptor):
         pass
 
 
+class NoOwner:
+    """Nobody to tell of a cut (the writer is never built here)."""
+
+    def send_queue_exceeded(self) -> None:
+        pass
+
+
 class Wrapping:
     """A wrapping transport (as TLS is) over another."""
 
@@ -178,7 +185,7 @@ class TestChangedInternals:
         with pytest.raises(TwistedInternalsChanged):
             queued_bytes(NoTempDataLen())
         with pytest.raises(TwistedInternalsChanged):
-            writer(NoTempDataLen(), SendQueue(1024), lambda: None)
+            EagerWriter(NoTempDataLen(), SendQueue(1024), NoOwner())
 
     def test_an_intact_file_descriptor_is_its_own_buffer(self) -> None:
         """A FileDescriptor built normally is found as the holder, with nothing queued."""

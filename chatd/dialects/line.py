@@ -108,14 +108,12 @@ def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
 class LineDialect:
     """Protocol v1 for one connection: lines in, session commands; answers out."""
 
-    name: Final = NAME
+    __slots__ = ("session", "_peer", "_max_line")
 
-    def __init__(self, room: Room, peer: Peer, *, max_line: int = 1024,
-                 oper_password: str | None = None) -> None:
+    def __init__(self, room: Room, peer: Peer, *, max_line: int = 1024) -> None:
         self._peer = peer
         self._max_line = max_line
-        self.session = Session(room, self, dialect=NAME, write=peer.write, close=peer.close,
-                               oper_password=oper_password)
+        self.session = Session(room, self, dialect=NAME, write=peer.write)
 
     def _send(self, message: wire.Message) -> None:
         self._peer.send(wire.encode(message))
@@ -186,6 +184,9 @@ class LineDialect:
 
     def goodbye(self, reason: str) -> None:
         self._send(wire.Bye(reason))
+
+    def hang_up(self) -> None:
+        self._peer.close()
 
     def ready(self) -> None:
         self._peer.ready()

@@ -9,7 +9,6 @@ node (the room and its hub) for every listener it serves.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -30,14 +29,16 @@ log = Logger(namespace="chatd")
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 15, 4
 
 
-class TransportLink:
+class TransportLink(_twisted.EagerWriter):
     """A Twisted transport as a connection's ``Link``."""
 
-    __slots__ = ("write", "_transport")
+    __slots__ = ()
 
-    def __init__(self, transport: Any, max_sendq: int, over: Callable[[], None]) -> None:
-        self._transport = transport
-        self.write = _twisted.writer(transport, SendQueue(max_sendq), over)
+    @property
+    def peer(self) -> str:
+        """``host:port`` of the other end, for the logs (made when asked:
+        idle connections should not each hold one)."""
+        return describe_peer(self._transport.getPeer())[0]
 
     def pause(self) -> None:
         self._transport.pauseProducing()
@@ -46,9 +47,11 @@ class TransportLink:
         self._transport.resumeProducing()
 
     def close(self) -> None:
+        self.stop_eager()
         self._transport.loseConnection()
 
     def abort(self) -> None:
+        self.stop_eager()
         self._transport.abortConnection()
 
 
@@ -88,11 +91,11 @@ class ChatProtocol(Protocol):
         config, transport = self.factory.config, self.transport
         assert transport is not None
         tune_socket(transport, config)
-        link = TransportLink(transport, config.max_sendq, self._sendq_exceeded)
-        peer, host = describe_peer(transport.getPeer())
-        self.connection = self.factory.node.connect(link, peer=peer, host=host)
+        link = TransportLink(transport, self.factory.send_queue, self)
+        host = getattr(transport.getPeer(), "host", None)
+        self.connection = self.factory.node.connect(link, host=host)
 
-    def _sendq_exceeded(self) -> None:
+    def send_queue_exceeded(self) -> None:
         self.connection.cut(SENDQ_EXCEEDED)
 
     def dataReceived(self, data: bytes) -> None:
@@ -117,6 +120,7 @@ class ChatFactory(Factory):
         self.config = config if config is not None else Config()
         self.reactor = reactor
         self.node = Node(self.config, reactor, log=log)
+        self.send_queue = SendQueue(self.config.max_sendq)  # one rule for every connection
 
     @property
     def room(self) -> Any:
