@@ -18,6 +18,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from chatclient import render
@@ -61,10 +62,10 @@ class PlainSession:
     def reconnecting(self, delay: float, attempt: int, failure: str | None) -> None:
         pass  # pragma: no cover - plain mode does not reconnect
 
-    async def wait_for(self, done: object, idle: float) -> bool:
+    async def wait_for(self, done: Callable[[], object], idle: float) -> bool:
         """Wait until ``done()`` or the connection ends; False after ``idle``
         seconds with nothing from the server."""
-        while not done() and not self.lost:  # type: ignore[operator]
+        while not done() and not self.lost:
             self.changed.clear()
             remaining = self.last_heard + idle - time.monotonic()
             if remaining <= 0:
@@ -73,7 +74,7 @@ class PlainSession:
                 await asyncio.wait_for(self.changed.wait(), remaining)
             except TimeoutError:
                 pass
-        return bool(done())  # type: ignore[operator]
+        return bool(done())
 
 
 INPUT_AHEAD = 256  # input lines read ahead of what has been sent

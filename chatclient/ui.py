@@ -14,7 +14,7 @@ to draw than a screenful, and scrolling back does not jump when lines arrive.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -195,7 +195,7 @@ class NickCompleter(Completer):
     def __init__(self, state: ClientState) -> None:
         self.state = state
 
-    def get_completions(self, document: Document, complete_event: CompleteEvent):  # type: ignore[no-untyped-def]
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         length, candidates = commands.completions(
             document.text_before_cursor, self.state.members.values())
         for candidate in candidates:

@@ -9,6 +9,7 @@ node's injected clock, and the transport only through ``Link``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from chatd.framing import TOO_LONG, LineFramer
@@ -17,6 +18,7 @@ from chatd.room import CONNECTION_LOST
 
 if TYPE_CHECKING:
     from chatd.node import Node
+    from chatd.session import Session
 
 FLOOD = "flood"
 SENDQ_EXCEEDED = "send queue exceeded"
@@ -49,7 +51,7 @@ class Connection:
     """The transport-neutral life of one connection."""
 
     # Slots: ten thousand idle connections are the memory target.
-    __slots__ = ("node", "link", "cut_reason", "write", "dialect", "session",
+    __slots__ = ("node", "link", "cut_reason", "dialect",
                  "_framer", "_flood", "_lag", "_waiting", "_draining", "_pending")
 
     def __init__(self, node: Node, link: Link) -> None:
@@ -64,16 +66,26 @@ class Connection:
         self._waiting = False  # reading paused for the session
         self._draining = False
         self._pending: bytes | None = None  # a line taken, waiting for its token
-        # The fan-out writes through this once per member per turn: the
-        # link's own callable, not a method that forwards to it.
-        self.write = link.write
         self.dialect = node.make_dialect(self)
-        self.session = self.dialect.session
 
     @property
     def peer(self) -> str:
         """Who is at the other end, for the logs."""
         return self.link.peer
+
+    @property
+    def session(self) -> Session:
+        return self.dialect.session
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
+        """The link's own write callable (the session keeps it: the fan-out
+        writes through it once per member per turn, with nothing between)."""
+        return self.link.write
+
+    @property
+    def max_line(self) -> int:
+        return self._framer.max_line
 
     @property
     def buffered(self) -> int:

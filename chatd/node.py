@@ -41,7 +41,7 @@ class Node:
 
     def make_dialect(self, connection: Connection) -> line.LineDialect:
         """The dialect a new connection speaks (protocol v1 for every door so far)."""
-        return line.LineDialect(self.room, connection, max_line=self.config.max_line)
+        return line.LineDialect(self.room, connection)
 
     def connect(self, link: Link, *, host: str | None) -> Connection:
         """A transport opened a connection: greet it, admit it or refuse it.

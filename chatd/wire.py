@@ -452,7 +452,7 @@ def parse_client_line(raw: bytes) -> ClientMessage | None:
     if message is None:
         verb = text.lstrip(" ").partition(" ")[0]
         raise ChatError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {verb[:32]!r}; try HELP")
-    return message  # type: ignore[return-value]
+    return message  # type: ignore[return-value]  # CLIENT_MESSAGES holds only ClientMessage classes
 
 
 def parse_server_line(raw: bytes | str) -> ServerMessage | None:
@@ -468,6 +468,7 @@ def parse_server_line(raw: bytes | str) -> ServerMessage | None:
     if not text.strip():
         return None
     try:
+        # SERVER_MESSAGES holds only ServerMessage classes, and Unknown is one.
         return _parse(text, SERVER_MESSAGES, upper=False)  # type: ignore[return-value]
     except (ValueError, ChatError):
         return Unknown(text)

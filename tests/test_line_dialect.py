@@ -130,7 +130,8 @@ class TestUsersLines:
 class RecordingPeer:
     """A connection as its dialect sees it, recording every call in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = 1024) -> None:
+        self.max_line = max_line
         self.calls: list[tuple[str, bytes] | tuple[str]] = []
 
     def write(self, data: bytes) -> None:
@@ -172,9 +173,9 @@ class NoAudience:
 
 def make_dialect(**kwargs: Any) -> tuple[line.LineDialect, RecordingPeer]:
     """A line dialect over a recording peer, in a room of its own."""
-    peer = RecordingPeer()
+    peer = RecordingPeer(**kwargs)
     room = Room(LocalBus(lambda: 0.0), NoAudience())
-    return line.LineDialect(room, peer, **kwargs), peer
+    return line.LineDialect(room, peer), peer
 
 
 class TestLineDialect:

@@ -80,7 +80,7 @@ class BenchClient(asyncio.Protocol):
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream protocol gets a WriteTransport
         self.t_connected = monotonic_ns()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -127,7 +127,7 @@ class BenchClient(asyncio.Protocol):
                     self._fail(f"expected HELLO, got {line[:80]!r}")
                     return end
                 self.state = GREETED
-                self.transport.write(wire.encode(wire.Nick(self.nick)))  # type: ignore[union-attr]
+                self.transport.write(wire.encode(wire.Nick(self.nick)))  # type: ignore[union-attr]  # set once connected
                 self.greeted.set_result(None)
             elif line.startswith(b"OK WHO "):
                 try:

@@ -9,7 +9,7 @@ its connection only through ``Peer``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
 from chatd import __version__, wire
@@ -39,7 +39,12 @@ HELP_TEXT: Final = (
 class Peer(Protocol):
     """The connection, as its dialect sees it."""
 
-    def write(self, data: bytes) -> None:
+    @property
+    def max_line(self) -> int:
+        """The longest line this connection accepts, without its line end."""
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
         """Raw bytes to the transport (the fan-out's path)."""
 
     def send(self, data: bytes) -> None:
@@ -108,11 +113,10 @@ def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
 class LineDialect:
     """Protocol v1 for one connection: lines in, session commands; answers out."""
 
-    __slots__ = ("session", "_peer", "_max_line")
+    __slots__ = ("session", "_peer")
 
-    def __init__(self, room: Room, peer: Peer, *, max_line: int = 1024) -> None:
+    def __init__(self, room: Room, peer: Peer) -> None:
         self._peer = peer
-        self._max_line = max_line
         self.session = Session(room, self, dialect=NAME, write=peer.write)
 
     def _send(self, message: wire.Message) -> None:
@@ -137,7 +141,7 @@ class LineDialect:
 
     def line_too_long(self) -> None:
         self.refused(ChatError(ErrorCode.LINE_TOO_LONG,
-                               f"lines are limited to {self._max_line} bytes; this one was dropped"))
+                               f"lines are limited to {self._peer.max_line} bytes; this one was dropped"))
 
     def flooding(self, rate: float) -> None:
         self.refused(ChatError(ErrorCode.FLOOD,
@@ -178,7 +182,7 @@ class LineDialect:
 
     def welcome(self, nicks: list[str]) -> None:
         """``USERS`` lines within the line limit, then ``OK WHO <count>``."""
-        lines = users_lines(nicks, self._max_line)
+        lines = users_lines(nicks, self._peer.max_line)
         lines.append(wire.encode(wire.Ok("WHO", str(len(nicks)))))
         self._peer.send(b"".join(lines))
 

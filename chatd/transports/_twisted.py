@@ -78,6 +78,10 @@ def plain_socket(transport: Any) -> socket.socket | None:
     return None
 
 
+# EagerWriter's states: nothing left with Twisted; something may be; cut.
+_EAGER, _BEHIND, _CUT = 0, 1, 2
+
+
 class EagerWriter:
     """The write of one connection: the send-queue rule, then the eager write.
     Called once per member per turn; a slotted object rather than a closure,
@@ -88,7 +92,7 @@ class EagerWriter:
     the next poll and unregister: two epoll_ctl calls and a dispatch per
     member per turn, which profiling showed cost more than the send itself.
     Whatever the kernel does not take goes through Twisted as usual, and
-    from then on (``_behind``) the queue is measured before every write,
+    from then on (``_BEHIND``) the queue is measured before every write,
     until Twisted has sent it all.  While nothing was left with Twisted the
     queue is empty by construction, so the common write reads no Twisted
     field at all.
@@ -98,7 +102,7 @@ class EagerWriter:
     (The owner, not a callback: a bound method per connection is memory.)
     """
 
-    __slots__ = ("_transport", "_holder", "_sock", "_rule", "_owner", "_cut", "_behind")
+    __slots__ = ("_transport", "_holder", "_sock", "_rule", "_owner", "_state")
 
     def __init__(self, transport: Any, rule: SendQueue, owner: SendQueueOwner) -> None:
         self._transport = transport
@@ -106,27 +110,27 @@ class EagerWriter:
         self._sock = plain_socket(transport)
         self._rule = rule
         self._owner = owner
-        self._cut = False
-        self._behind = False
+        self._state = _EAGER
 
     def stop_eager(self) -> None:
         """The transport is closing: leave every later write to Twisted."""
         self._sock = None
 
     def write(self, data: bytes) -> None:
-        if self._cut:
-            return
-        if self._behind:
+        state = self._state
+        if state:
+            if state is _CUT:
+                return
             holder = self._holder
             queued = len(holder.dataBuffer) - holder.offset + holder._tempDataLen
             if queued:
                 if self._rule.over(queued):
-                    self._cut = True
+                    self._state = _CUT
                     self._owner.send_queue_exceeded()
                     return
                 self._transport.write(data)
                 return
-            self._behind = False
+            self._state = _EAGER
         sock = self._sock
         if sock is not None:
             try:
@@ -136,5 +140,6 @@ class EagerWriter:
             if sent == len(data):
                 return
             data = data[sent:]
-        self._behind = self._holder is not None
+        if self._holder is not None:
+            self._state = _BEHIND
         self._transport.write(data)

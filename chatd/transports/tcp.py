@@ -110,7 +110,7 @@ class ChatFactory(Factory):
 
     # Twisted types ``protocol`` as building a protocol whose ``factory`` is
     # any Factory; ours names its own factory's type, which mypy calls narrower.
-    protocol = ChatProtocol  # type: ignore[assignment]
+    protocol = ChatProtocol  # type: ignore[assignment]  # see the comment above
     noisy = False  # chatd logs "listening on" itself
 
     def __init__(self, config: Config | None = None, reactor: Any = None) -> None:
