@@ -120,7 +120,7 @@ class Connection:
             return
         if self._waiting:
             self._waiting = False
-            self.link.resume()
+            self.link.resume()  # never lagged meanwhile: no line was taken
         self.node.clock.callLater(0, self._drain)
 
     # --- from the transport ---

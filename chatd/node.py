@@ -19,7 +19,7 @@ from chatd.fanout import Fanout
 from chatd.hub import SHUTDOWN, Hub
 from chatd.limits import Clock
 from chatd.nicks import SERVER_NICK
-from chatd.room import EventLog, Room, _NoLog
+from chatd.room import EventLog, NullLog, Room
 
 
 class Node:
@@ -29,7 +29,7 @@ class Node:
                  bus: Bus | None = None) -> None:
         self.config = config
         self.clock = clock
-        self.log: EventLog = log if log is not None else _NoLog()
+        self.log: EventLog = log if log is not None else NullLog()
         self.hub = Hub(clock, max_clients=config.max_clients, max_per_ip=config.max_per_ip,
                        limit_loopback=config.limit_loopback,
                        register_timeout=config.register_timeout, log=self.log)

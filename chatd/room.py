@@ -68,7 +68,9 @@ class EventLog(Protocol):
     def info(self, format: str, **kwargs: Any) -> None: ...
 
 
-class _NoLog:
+class NullLog:
+    """A log that keeps nothing (tests, and a room without a logger)."""
+
     def info(self, format: str, **kwargs: Any) -> None:
         pass
 
@@ -82,7 +84,7 @@ class Room:
         # With a password, only operators may WALL (the session enforces it).
         self.oper_password = oper_password
         self._audience = audience
-        self.log: EventLog = log if log is not None else _NoLog()
+        self.log: EventLog = log if log is not None else NullLog()
         self.log_messages = log_messages
         self._local: dict[str, Member] = {}
         self._roster: dict[str, str] = {}

@@ -21,6 +21,7 @@ from chatd.connection import SENDQ_EXCEEDED, Connection
 from chatd.hub import SHUTDOWN
 from chatd.limits import SendQueue
 from chatd.node import Node
+from chatd.room import Room
 from chatd.transports import _twisted
 
 log = Logger(namespace="chatd")
@@ -123,7 +124,7 @@ class ChatFactory(Factory):
         self.send_queue = SendQueue(self.config.max_sendq)  # one rule for every connection
 
     @property
-    def room(self) -> Any:
+    def room(self) -> Room:
         return self.node.room
 
     def shutdown(self, reason: str = SHUTDOWN, grace: float = 3.0) -> Deferred[None]:
