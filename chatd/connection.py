@@ -59,7 +59,9 @@ class Connection:
         self.node = node
         self.link = link
         self.cut_reason: str | None = None
-        self._framer = LineFramer(config.max_line)
+        # Made when bytes arrive and dropped once it holds none: an idle
+        # connection (most of ten thousand) keeps no framer.
+        self._framer: LineFramer | None = None
         self._flood = (FloodGate(config.flood_burst, config.flood_rate, node.clock)
                        if config.flood_rate else None)
         self._lag: DelayedCall | None = None
@@ -85,12 +87,12 @@ class Connection:
 
     @property
     def max_line(self) -> int:
-        return self._framer.max_line
+        return self.node.config.max_line
 
     @property
     def buffered(self) -> int:
         """Bytes read from the peer and not yet handled."""
-        return self._framer.buffered
+        return self._framer.buffered if self._framer is not None else 0
 
     @property
     def holding(self) -> bool:
@@ -139,6 +141,8 @@ class Connection:
     def data_received(self, data: bytes) -> None:
         """Bytes from the peer: frame them, and act on every line allowed now."""
         framer = self._framer
+        if framer is None:
+            framer = self._framer = LineFramer(self.node.config.max_line)
         framer.feed(data)
         self._drain()
         if framer.buffered > self.node.config.max_recvq and not self.session.closed:
@@ -161,6 +165,8 @@ class Connection:
 
     def _drain_lines(self) -> None:
         framer, dialect, session, flood = self._framer, self.dialect, self.session, self._flood
+        if framer is None:
+            return
         while not session.closed and self._lag is None and not session.waiting:
             line = self._pending
             if line is None:
@@ -176,6 +182,8 @@ class Connection:
                 break
             self._pending = None
             dialect.line_received(line)
+        if framer.idle and self._pending is None:
+            self._framer = None
         if session.waiting and not self._waiting and not session.closed:
             self._waiting = True
             self.link.pause()
@@ -211,7 +219,7 @@ class Connection:
 
     def lost(self) -> None:
         """The transport is gone, for whatever reason."""
-        self._framer.clear()
+        self._framer = None
         self._pending = None
         if self._lag is not None and self._lag.active():
             self._lag.cancel()

@@ -46,6 +46,12 @@ class LineFramer:
         """Bytes received and not yet handed out (or thrown away)."""
         return len(self._buffer) - self._start
 
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered and no refused line to skip: a fresh framer
+        would do the same from here on."""
+        return not self._discarding and self._start >= len(self._buffer)
+
     def feed(self, data: bytes) -> None:
         """Bytes from the peer, as they arrived."""
         if self._discarding:

@@ -8,7 +8,7 @@ from twisted.internet.testing import MemoryReactorClock
 from chatd.bus import Answer, LocalBus
 from chatd.config import Config
 from chatd.node import Node
-from tests.builders import Peer, connect
+from tests.builders import Peer, connect, make_node
 
 
 class LateBus(LocalBus):
@@ -145,3 +145,19 @@ class TestLateClaim:
         bus.answer()
         assert cy.lines()[0] == "OK NICK bob"
         assert bob.lines() == []
+
+
+class TestIdleMemory:
+    """An idle connection keeps no framer."""
+
+    def test_framer_is_dropped_once_every_line_is_handled(self) -> None:
+        """After whole lines the connection holds no framer; an unfinished line keeps one."""
+        node = make_node()
+        ann = connect(node)
+        ann.send("NICK ann")
+        assert ann.connection._framer is None
+        ann.feed(b"SAY unfin")
+        assert ann.connection.buffered == len(b"SAY unfin")
+        ann.feed(b"ished\n")
+        assert ann.lines()[-1] == "SAY ann unfinished"
+        assert ann.connection._framer is None and ann.connection.buffered == 0

@@ -164,6 +164,22 @@ class TestBufferApi:
         assert framer.lines() == []
         assert framer.buffered == 1
 
+    def test_idle_once_everything_is_handed_out(self) -> None:
+        """A framer is idle when it holds no bytes and skips no refused line."""
+        framer = LineFramer(MAX)
+        assert framer.idle
+        framer.feed(b"a\nb")
+        assert not framer.idle
+        assert framer.lines() == [b"a"]
+        assert not framer.idle
+        framer.feed(b"\n")
+        assert framer.lines() == [b"b"] and framer.idle
+        framer.feed(b"y" * (MAX + 2))
+        assert framer.lines() == [TOO_LONG]
+        assert not framer.idle  # still throwing the rest of that line away
+        framer.feed(b"tail\n")
+        assert framer.lines() == [] and framer.idle
+
     def test_clear_forgets_everything_buffered(self) -> None:
         """clear() drops whole and unfinished lines alike."""
         framer = LineFramer(MAX)
