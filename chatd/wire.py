@@ -25,9 +25,10 @@ nick); server messages are checked only for what would break framing, so a
 client keeps working against a server with looser rules.
 
 Rule 2: text is cleaned before it is parsed.  Protocol v1: "before any text is
-relayed, C0 control characters other than TAB, DEL, C1 controls and telnet IAC
-sequences are removed, so no user can push terminal escape sequences into
-another's terminal."
+relayed, C0 control characters other than TAB, DEL, C1 controls, the Unicode
+bidirectional controls and telnet IAC sequences are removed, so no user can
+push terminal escape sequences into another's terminal, or turn its text
+around."
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ OPT_TEXT: Final = "opt-text"
 WORDS: Final = "words"
 
 # C0 controls except TAB (0x09), DEL (0x7f) and the C1 block (0x80-0x9f).
-_CONTROLS: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# And the Unicode bidirectional embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069), with which one user could reverse or hide
+# text in another's terminal ("Trojan Source", CVE-2021-42574).
+_CONTROLS: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # Telnet: IAC (255) followed by SB ... IAC SE, a 3-byte option negotiation
 # (WILL/WONT/DO/DONT = 251-254) or a 2-byte command.  An IAC at the very end
 # of a line is dropped too.
@@ -56,7 +60,8 @@ _IAC: Final = re.compile(rb"\xff(?:\xfa.*?\xff\xf0|\xfa.*\Z|[\xfb-\xfe].?|.?)", 
 
 
 def clean_text(text: str) -> str:
-    """Remove what could drive a terminal: C0 (but TAB), DEL and C1 controls.
+    """Remove what could drive a terminal: C0 (but TAB), DEL and C1 controls,
+    and the bidirectional controls that reorder what a terminal shows.
 
     ESC is a C0 control, so no escape sequence survives; what follows it is
     left as harmless visible text.  Cleaning twice changes nothing.

@@ -490,6 +490,14 @@ class TestTextHygiene:
         assert bob.read_line() == expected
         assert ann.read_line() == expected
 
+    def test_bidi_controls_are_stripped_before_relaying(self, connect: Connect) -> None:
+        """A right-to-left override (U+202E) and an isolate (U+2066) never reach another
+        client, so nobody can turn another's text around ("Trojan Source")."""
+        ann, bob = room(connect, "ann", "bob")
+        ann.send_raw("SAY \u202egnirts \u2066isolated\u2069 end\n".encode())
+        assert bob.read_line() == "SAY ann gnirts isolated end"
+        assert ann.read_line() == "SAY ann gnirts isolated end"
+
     def test_controls_in_tell_and_quit_are_stripped(self, connect: Connect) -> None:
         """Stripping applies to every relayed text: TELL text and QUIT reasons too."""
         ann, bob = room(connect, "ann", "bob")

@@ -249,6 +249,14 @@ class TestTextHygiene:
         assert len(controls) == 64
         assert wire.clean_text("x" + controls + "\ty") == "x\ty"
 
+    def test_clean_text_removes_the_bidirectional_controls(self) -> None:
+        """clean_text removes the nine bidi embeddings, overrides and isolates, and keeps
+        the implicit marks (LRM, RLM) that only nudge neutral characters."""
+        bidi = "".join(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+        assert len(bidi) == 9
+        assert wire.clean_text("a" + bidi + "b") == "ab"
+        assert wire.clean_text("\u200e\u200f") == "\u200e\u200f"
+
     def test_decode_line_drops_one_trailing_cr(self) -> None:
         """decode_line treats a trailing CR as part of the line end."""
         assert wire.decode_line(b"hi\r") == "hi"
@@ -553,6 +561,7 @@ class TestProperties:
         once = wire.clean_text(text)
         assert wire.clean_text(once) == once
         assert all(c == "\t" or unicodedata.category(c) != "Cc" for c in once)
+        assert not any("\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069" for c in once)
 
 
 class TestBadNickReply:
