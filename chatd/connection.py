@@ -140,6 +140,8 @@ class Connection:
 
     def data_received(self, data: bytes) -> None:
         """Bytes from the peer: frame them, and act on every line allowed now."""
+        if self.session.closed:
+            return  # after QUIT or a cut, nothing more is read (nor kept)
         framer = self._framer
         if framer is None:
             framer = self._framer = LineFramer(self.node.config.max_line)
@@ -182,8 +184,8 @@ class Connection:
                 break
             self._pending = None
             dialect.line_received(line)
-        if framer.idle and self._pending is None:
-            self._framer = None
+        if session.closed or (framer.idle and self._pending is None):
+            self._framer = None  # nothing left to read, or nothing kept
         if session.waiting and not self._waiting and not session.closed:
             self._waiting = True
             self.link.pause()

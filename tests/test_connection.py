@@ -161,3 +161,13 @@ class TestIdleMemory:
         ann.feed(b"ished\n")
         assert ann.lines()[-1] == "SAY ann unfinished"
         assert ann.connection._framer is None and ann.connection.buffered == 0
+
+    def test_bytes_after_quit_are_neither_handled_nor_kept(self) -> None:
+        """After QUIT, the rest of the packet (even an unfinished over-long line) and any later
+        bytes are dropped: nothing is answered and nothing stays buffered."""
+        node = make_node(max_line=64)
+        ann = connect(node)
+        ann.feed(b"QUIT bye\nPING late\n" + b"x" * 200)
+        ann.feed(b"PING later\n")
+        assert ann.lines() == ["BYE bye"]
+        assert ann.connection.buffered == 0 and ann.connection._framer is None
