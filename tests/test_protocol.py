@@ -135,7 +135,7 @@ class TestLongLines:
         chunk = b"x" * 4096
         for _ in range(256):
             peer.feed(chunk)
-            assert peer.protocol.connection._framer.buffered <= factory.config.max_line + 1
+            assert peer.protocol.connection.buffered <= factory.config.max_line + 1
         peer.feed(b"still the same line\nPING ok\n")
         assert peer.lines() == [TOO_LONG.format(1024), "PONG ok"]
         assert not peer.transport.disconnecting
