@@ -100,6 +100,16 @@ class Client:
         self._emit(lines)
         return action
 
+    def say_lines(self, lines: list[str]) -> None:
+        """Say each line as its own message, in order (a paste).  The
+        server's flood control may delay them; it drops none."""
+        problems: list[Line] = []
+        for line in lines:
+            problems.extend(self._send_typed(wire.Say(line)))
+            if problems:
+                break  # not logged in or not connected: the rest would fail alike
+        self._emit(problems)
+
     def _send_typed(self, message: wire.ClientMessage) -> list[Line]:
         state = self.state
         if not state.logged_in:

@@ -155,3 +155,20 @@ def completions(before_cursor: str, nicks: Iterable[str]) -> tuple[int, list[str
     suffix = ": " if start == 0 else " "
     found = sorted((n for n in nicks if n.casefold().startswith(folded)), key=str.casefold)
     return len(word), [n + suffix for n in found]
+
+
+# A paste of more lines than this is confirmed first (WeeChat asks too), so
+# a stray paste of a log file does not flood the room.
+PASTE_ASK_OVER = 5
+
+
+def paste_lines(before: str, pasted: str, after: str = "") -> list[str]:
+    """The lines a bracketed paste makes of the input line: the text before
+    the cursor, the pasted text and the text after it, cut at every line end
+    (CRLF, CR or LF: terminals differ), blank lines left out.
+
+    Each becomes its own ``SAY``, taken as text even if it starts with ``/``:
+    pasting a snippet must not run commands.
+    """
+    text = (before + pasted + after).replace("\r\n", "\n").replace("\r", "\n")
+    return [line for line in text.split("\n") if line.strip()]

@@ -24,6 +24,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples, fragment_list_widt
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout import (
     ConditionalContainer,
     Float,
@@ -75,6 +76,7 @@ STYLE = Style.from_dict({
     "members": "#bcbcbc", "members.title": "bold underline",
     "members.sep": "#606060",
     "prompt": "bold #87afd7",
+    "paste": "bold #ffaf00",
     "login.title": "bold", "login.help": "#8a8a8a", "login.error": "bold #ff5f5f",
 })
 
@@ -219,6 +221,8 @@ class ChatView:
         self.bell = bell
         self._leave = leave
         self._leaving: asyncio.Task[None] | None = None
+        # A paste of many lines waiting for the user's y/n.
+        self.pending_paste: list[str] | None = None
         self.login_field = TextArea(
             multiline=False, prompt=[("class:prompt", "Choose a nick: ")], width=40,
             accept_handler=self._login_accepted)
@@ -284,7 +288,32 @@ class ChatView:
     # --- what the layout pulls from the state ---
 
     def _prompt(self) -> StyleAndTextTuples:
+        if self.pending_paste is not None:
+            return [("class:paste", f"Paste {len(self.pending_paste)} lines? y/n ")]
         return [("class:prompt", f"{self.state.nick or ''}> ")]
+
+    def pasted(self, data: str) -> None:
+        """A bracketed paste into the input line: one line is edited as
+        usual; several are said one by one, and over ``PASTE_ASK_OVER`` the
+        user is asked first."""
+        buffer = self.input_field.buffer
+        document = buffer.document
+        lines = commands.paste_lines(document.text_before_cursor, data,
+                                     document.text_after_cursor)
+        if "\n" not in data.replace("\r", "\n").strip("\n") or len(lines) <= 1:
+            buffer.insert_text(data.replace("\r", "").replace("\n", ""))
+            return
+        buffer.reset()
+        if len(lines) > commands.PASTE_ASK_OVER:
+            self.pending_paste = lines
+        else:
+            self.client.say_lines(lines)
+
+    def answer_paste(self, yes: bool) -> None:
+        """The user's answer to "Paste N lines?"."""
+        lines, self.pending_paste = self.pending_paste, None
+        if yes and lines:
+            self.client.say_lines(lines)
 
     def _status_text(self) -> StyleAndTextTuples:
         state = self.state
@@ -395,6 +424,31 @@ class ChatView:
         def _(event: KeyPressEvent) -> None:
             """Scroll the chat pane forward one screen."""
             self.viewport.page_down()
+
+        asking = Condition(lambda: self.pending_paste is not None)
+
+        @keys.add(Keys.BracketedPaste, filter=chatting & ~asking)
+        def _(event: KeyPressEvent) -> None:
+            """Several pasted lines are said one by one, not joined into one."""
+            self.pasted(event.data)
+
+        @keys.add("y", filter=asking, eager=True)
+        @keys.add("Y", filter=asking, eager=True)
+        def _(event: KeyPressEvent) -> None:
+            """Yes: say the pasted lines."""
+            self.answer_paste(True)
+
+        @keys.add("n", filter=asking, eager=True)
+        @keys.add("N", filter=asking, eager=True)
+        @keys.add("escape", filter=asking, eager=True)
+        def _(event: KeyPressEvent) -> None:
+            """No: forget the paste."""
+            self.answer_paste(False)
+
+        @keys.add(Keys.Any, filter=asking, eager=True)
+        @keys.add(Keys.BracketedPaste, filter=asking, eager=True)
+        def _(event: KeyPressEvent) -> None:
+            """Anything else waits for the answer."""
 
         @keys.add("c-end", filter=chatting)
         def _(event: KeyPressEvent) -> None:

@@ -117,3 +117,24 @@ class TestTyping:
         assert client.submit("/quit bye all") == QUIT
         client.quit()
         assert send.sent == [wire.Quit("bye all")] and client.state.quitting
+
+
+class TestSayLines:
+    """A paste said line by line."""
+
+    def test_each_line_is_its_own_say_in_order(self) -> None:
+        """say_lines sends one SAY per line, in order, even a line starting with /."""
+        client, send, _ = build()
+        client.connection_made()
+        log_in(client)
+        send.sent.clear()
+        client.say_lines(["one", "/quit", "three"])
+        assert send.sent == [wire.Say("one"), wire.Say("/quit"), wire.Say("three")]
+
+    def test_not_logged_in_says_one_problem_and_sends_nothing(self) -> None:
+        """Before login, a paste sends nothing and explains it once."""
+        client, send, emitted = build()
+        client.connection_made()
+        client.say_lines(["one", "two"])
+        assert send.sent == []
+        assert [line.kind for line in emitted] == [Kind.ERROR]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chatclient import commands
 from chatclient.commands import COMMANDS, Local, Problem, Send, completions, parse_input
 from chatd import wire
 from chatd.nicks import NICK_RULES
@@ -93,3 +94,20 @@ class TestCompletion:
     def test_every_command_has_usage(self) -> None:
         """Every command's usage starts with its own name (the help list relies on it)."""
         assert all(cmd.usage.startswith(name) for name, cmd in COMMANDS.items())
+
+
+class TestPaste:
+    """What a bracketed paste makes of the input line."""
+
+    def test_every_line_end_cuts_and_blank_lines_go(self) -> None:
+        """CRLF, CR and LF all end a line, and blank lines are left out."""
+        assert commands.paste_lines("", "one\r\ntwo\rthree\n\n  \nfour\n") == [
+            "one", "two", "three", "four"]
+
+    def test_typed_text_joins_the_first_and_last_lines(self) -> None:
+        """Text before the cursor starts the first pasted line; text after it ends the last."""
+        assert commands.paste_lines("hey ", "you\nand you", "!") == ["hey you", "and you!"]
+
+    def test_a_pasted_slash_line_stays_text(self) -> None:
+        """A pasted line starting with / is kept as it is, to be said, not run."""
+        assert commands.paste_lines("", "/quit\nx") == ["/quit", "x"]

@@ -24,6 +24,7 @@ from tests.client_support import wait_until
 from tests.support import LineClient, RunningServer
 
 PAGE_UP, PAGE_DOWN, CTRL_END = "\x1b[5~", "\x1b[6~", "\x1b[1;5F"
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"  # what a terminal sends around a paste
 F2, UP, TAB, CTRL_C, CTRL_D = "\x1bOQ", "\x1b[A", "\t", "\x03", "\x04"
 
 
@@ -244,3 +245,47 @@ class TestViewport:
         assert "line 1" in viewport.shown[0]
         assert len(viewport.shown) == 10
         assert "line 10" in viewport.shown[-1]
+
+
+@pytest.mark.e2e
+class TestPasting:
+    def test_a_paste_of_three_lines_says_three_lines(self, chatd_server: RunningServer) -> None:
+        """A bracketed paste of three lines (CRLF, as some terminals paste) is said as three
+        SAYs in order, the text typed before it starting the first; the input is left empty."""
+        bob = peer(chatd_server, "bob")
+
+        async def main() -> None:
+            async with running(chatd_server, nick="ann") as app:
+                await app.see("You joined the room as ann.")
+                app.type("note: " + PASTE_START + "line one\r\nline two\r\n/line three"
+                         + PASTE_END)
+                assert await asyncio.to_thread(bob.read_until, "SAY ann /line three") == [
+                    "JOIN ann", "SAY ann note: line one", "SAY ann line two",
+                    "SAY ann /line three"]
+                assert app.view.input_field.text == ""
+                await app.quit_with(CTRL_C)
+        run(main)
+        bob.close()
+
+    def test_a_long_paste_is_said_only_after_yes(self, chatd_server: RunningServer) -> None:
+        """Over five pasted lines the prompt asks first: n forgets them, y says them all."""
+        bob = peer(chatd_server, "bob")
+        lines = [f"row {index}" for index in range(7)]
+
+        async def main() -> None:
+            async with running(chatd_server, nick="ann") as app:
+                await app.see("You joined the room as ann.")
+                app.type(PASTE_START + "\n".join(lines) + PASTE_END)
+                await wait_until(lambda: app.view.pending_paste is not None, what="question")
+                assert app.view._prompt() == [("class:paste", "Paste 7 lines? y/n ")]
+                app.type("n")
+                await wait_until(lambda: app.view.pending_paste is None, what="answer")
+                app.type(PASTE_START + "\n".join(lines) + PASTE_END)
+                await wait_until(lambda: app.view.pending_paste is not None, what="question")
+                app.type("xy")  # a stray key waits for the answer
+                got = await asyncio.to_thread(bob.read_until, "SAY ann row 6")
+                assert got == ["JOIN ann"] + [f"SAY ann {line}" for line in lines]
+                assert app.view.input_field.text == ""
+                await app.quit_with(CTRL_C)
+        run(main)
+        bob.close()
