@@ -40,7 +40,7 @@ from prompt_toolkit.layout.menus import CompletionsMenu
 from prompt_toolkit.mouse_events import MouseEvent, MouseEventType
 from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
-from prompt_toolkit.widgets import TextArea
+from prompt_toolkit.widgets import SearchToolbar, TextArea
 
 from chatclient import commands, render
 from chatclient.client import QUIT, Client, Send
@@ -48,6 +48,9 @@ from chatclient.state import ClientState, Line, Link, Phase
 from chatd.nicks import NICK_RULES
 
 MEMBERS_WIDTH = 18
+# Under this many columns the member list hides itself, so the chat text
+# keeps its width (at 30 columns it would leave 11); F2 still shows it.
+NARROW_COLUMNS = 60
 WHEEL_LINES = 3
 NICK_HINT = NICK_RULES[0].upper() + NICK_RULES[1:] + "."  # under the login field
 
@@ -217,7 +220,8 @@ class ChatView:
         self.state = state
         self.client = Client(state, send, self.on_lines)
         self.viewport = Viewport(self.state)
-        self.show_members = members
+        self.show_members = members  # on a terminal of NARROW_COLUMNS or more
+        self.show_members_narrow = False  # below that
         self.bell = bell
         self._leave = leave
         self._leaving: asyncio.Task[None] | None = None
@@ -226,10 +230,13 @@ class ChatView:
         self.login_field = TextArea(
             multiline=False, prompt=[("class:prompt", "Choose a nick: ")], width=40,
             accept_handler=self._login_accepted)
+        # Ctrl-R searches the input history backwards, as in a shell (and
+        # Ctrl-S forwards); the toolbar shows the search while it runs.
+        self.search_toolbar = SearchToolbar()
         self.input_field = TextArea(
             multiline=False, prompt=self._prompt, history=InMemoryHistory(),
             completer=NickCompleter(self.state), complete_while_typing=False,
-            accept_handler=self._line_accepted)
+            accept_handler=self._line_accepted, search_field=self.search_toolbar)
         self.app: Application[None] = Application(
             layout=Layout(self._layout(), focused_element=self._wanted_focus()),
             key_bindings=self._key_bindings(), style=STYLE, full_screen=True,
@@ -239,7 +246,7 @@ class ChatView:
 
     def _layout(self) -> FloatContainer:
         login = Condition(lambda: self.state.show_login)
-        members = Condition(lambda: self.show_members)
+        members = Condition(self.members_visible)
         scrolled = Condition(lambda: self.viewport.scrolled)
         pane = VSplit([
             Window(TranscriptControl(self.viewport)),
@@ -255,6 +262,7 @@ class ChatView:
                                         style="class:marker"), filter=scrolled),
             self._status_bar(),
             self.input_field,
+            self.search_toolbar,
         ])
         login_screen = HSplit([
             Window(height=Dimension(weight=1)),
@@ -291,6 +299,21 @@ class ChatView:
         if self.pending_paste is not None:
             return [("class:paste", f"Paste {len(self.pending_paste)} lines? y/n ")]
         return [("class:prompt", f"{self.state.nick or ''}> ")]
+
+    def _narrow(self) -> bool:
+        return self.app.output.get_size().columns < NARROW_COLUMNS
+
+    def members_visible(self) -> bool:
+        """Whether the member list is drawn: the user's choice for this
+        width (hidden by default on a narrow terminal)."""
+        return self.show_members_narrow if self._narrow() else self.show_members
+
+    def toggle_members(self) -> None:
+        """F2: show or hide the member list, at the width the terminal has now."""
+        if self._narrow():
+            self.show_members_narrow = not self.show_members_narrow
+        else:
+            self.show_members = not self.show_members
 
     def pasted(self, data: str) -> None:
         """A bracketed paste into the input line: one line is edited as
@@ -458,7 +481,7 @@ class ChatView:
         @keys.add("f2")
         def _(event: KeyPressEvent) -> None:
             """Show or hide the member list."""
-            self.show_members = not self.show_members
+            self.toggle_members()
 
         @keys.add("c-c")
         @keys.add("c-q")

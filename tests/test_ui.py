@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -25,7 +26,7 @@ from tests.support import LineClient, RunningServer
 
 PAGE_UP, PAGE_DOWN, CTRL_END = "\x1b[5~", "\x1b[6~", "\x1b[1;5F"
 PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"  # what a terminal sends around a paste
-F2, UP, TAB, CTRL_C, CTRL_D = "\x1bOQ", "\x1b[A", "\t", "\x03", "\x04"
+F2, UP, TAB, CTRL_C, CTRL_D, CTRL_R = "\x1bOQ", "\x1b[A", "\t", "\x03", "\x04", "\x12"
 
 
 class BellOutput(DummyOutput):
@@ -289,3 +290,53 @@ class TestPasting:
                 await app.quit_with(CTRL_C)
         run(main)
         bob.close()
+
+
+class SizedOutput(DummyOutput):
+    """A screen of a given width."""
+
+    def __init__(self, columns: int) -> None:
+        self.columns = columns
+
+    def get_size(self) -> Size:
+        return Size(rows=24, columns=self.columns)
+
+
+class TestNarrowTerminal:
+    """The member list gives way on a narrow terminal."""
+
+    def test_member_list_hides_itself_under_sixty_columns_and_f2_shows_it(self) -> None:
+        """At 30 columns the list is hidden; F2 shows it; at 80 columns it shows and F2 hides."""
+        with create_pipe_input() as keys:
+            for columns, shown in ((30, False), (80, True)):
+                view = build_app(ClientState("h:1"), lambda message: True, nothing,
+                                 input=keys, output=SizedOutput(columns))
+                assert view.members_visible() is shown
+                view.toggle_members()
+                assert view.members_visible() is not shown
+
+
+async def nothing() -> None:
+    """A leave that has nothing to close."""
+
+
+@pytest.mark.e2e
+class TestInputHistorySearch:
+    def test_ctrl_r_finds_an_earlier_line(self, chatd_server: RunningServer) -> None:
+        """Ctrl-R then a few letters brings back the latest earlier line containing them."""
+
+        async def main() -> None:
+            async with running(chatd_server, nick="ann") as app:
+                await app.see("You joined the room as ann.")
+                app.type("hello one\r")
+                app.type("second thing\r")
+                await app.see("second thing")
+                app.type(CTRL_R + "ello")
+                await wait_until(lambda: app.view.search_toolbar.control.buffer.text == "ello",
+                                 what="the search to be typed")
+                app.type("\r")  # ends the search, keeping the line found to edit or send
+                await wait_until(lambda: app.view.input_field.text == "hello one",
+                                 what="the line found")
+                assert app.view.app.layout.has_focus(app.view.input_field)
+                await app.quit_with(CTRL_C)
+        run(main)
