@@ -39,7 +39,7 @@ class TransportLink(_twisted.EagerWriter):
     def peer(self) -> str:
         """``host:port`` of the other end, for the logs (made when asked:
         idle connections should not each hold one)."""
-        return describe_peer(self._transport.getPeer())[0]
+        return describe_peer(self._transport.getPeer())
 
     def pause(self) -> None:
         self._transport.pauseProducing()
@@ -75,11 +75,10 @@ def tune_socket(transport: Any, config: Config) -> None:
         pass  # not a TCP socket underneath, or a platform without the knobs
 
 
-def describe_peer(address: Any) -> tuple[str, str | None]:
-    """``host:port`` for the logs, and the host alone for the per-address cap."""
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    return (f"{host}:{port}" if port is not None else str(address)), host
+def describe_peer(address: Any) -> str:
+    """``host:port`` for the logs (or whatever the address says of itself)."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    return f"{host}:{port}" if port is not None else str(address)
 
 
 class ChatProtocol(Protocol):
