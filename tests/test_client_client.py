@@ -22,7 +22,7 @@ class Recorder:
 
 def build(nick: str | None = None) -> tuple[Client, Recorder, list[Line]]:
     """A client with a recording send and a list collecting emitted lines."""
-    send, emitted = Recorder(), []
+    send, emitted = Recorder(), list[Line]()
     client = Client(ClientState("h:1", nick=nick, clock=lambda: 0.0), send, emitted.extend)
     return client, send, emitted
 

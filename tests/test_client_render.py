@@ -12,7 +12,7 @@ def line(kind: Kind, text: str, **kwargs: object) -> Line:
     return ClientState("h", clock=lambda: 0.0).add(kind, text, **kwargs)  # type: ignore[arg-type]
 
 
-def texts(rows: list) -> list[str]:  # type: ignore[type-arg]
+def texts(rows: list) -> list[str]:
     return ["".join(text for _, text, *_ in row) for row in rows]
 
 

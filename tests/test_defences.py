@@ -48,9 +48,11 @@ class Peer:
     def __init__(self, factory: ChatFactory, host: str = "10.0.0.1") -> None:
         self.factory = factory
         self.transport = QueueTransport(host)
-        self.protocol: ChatProtocol = factory.buildProtocol(self.transport.getPeer())
+        protocol = factory.buildProtocol(self.transport.getPeer())
+        assert isinstance(protocol, ChatProtocol)
+        self.protocol: ChatProtocol = protocol
         self.protocol.makeConnection(self.transport)
-        self._seen = 0
+        self._seen: int = 0
 
     def send(self, *lines: str) -> None:
         self.protocol.dataReceived(b"".join(line.encode() + b"\n" for line in lines))

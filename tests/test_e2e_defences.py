@@ -76,18 +76,19 @@ class TestStalledReader:
                 talker.sendall(f"SAY {payload}\n".encode() * lines_each)
                 talker.setblocking(False)
             for key, _ in selector.select(timeout=0 if to_send else 1):
-                sock = key.fileobj
-                chunk = sock.recv(1 << 20)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                chunk = ready.recv(1 << 20)
                 assert chunk, "server closed a talker"
-                data = buffers[sock] + chunk
-                *lines, buffers[sock] = data.split(b"\r\n")
+                data = buffers[ready] + chunk
+                *lines, buffers[ready] = data.split(b"\r\n")
                 for line in lines:
-                    if line.startswith(b"OK WHO") and sock not in logged_in:
-                        logged_in.add(sock)
+                    if line.startswith(b"OK WHO") and ready not in logged_in:
+                        logged_in.add(ready)
                         if len(logged_in) == len(talkers):
                             to_send = list(talkers)
                     elif line.startswith(b"SAY t"):
-                        said[sock] += 1
+                        said[ready] += 1
                     elif line.startswith(b"PART stalled"):
                         parts.add(line)
         assert min(said.values()) == expected
@@ -118,7 +119,7 @@ class TestFlood:
         listener.read_line()  # JOIN flooder
         count = 5000
         flooder.send_raw(b"".join(b"SAY line %d\n" % i for i in range(count)))
-        received = []
+        received: list[int] = []
         while len(received) < count:
             line = listener.read_line()
             if line.startswith("SAY flooder "):
@@ -142,7 +143,7 @@ class TestResets:
         for sock in socks:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
-        parts = []
+        parts: list[str] = []
         while len(parts) < 500:
             line = watcher.read_line()
             if line.startswith("PART r"):

@@ -348,6 +348,7 @@ class TestTLS:
                             sock=context.wrap_socket(raw, server_hostname="127.0.0.1"))
         plain = LineClient("127.0.0.1", ports["tcp"])
         try:
+            assert isinstance(secure.sock, ssl.SSLSocket)
             assert secure.sock.version() is not None  # the handshake happened
             assert secure.login("sec") == ["OK NICK sec", "JOIN sec", "USERS sec", "OK WHO 1"]
             assert plain.login("plain")[-2:] == ["USERS sec plain", "OK WHO 2"]

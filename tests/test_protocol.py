@@ -36,9 +36,11 @@ class Peer:
         self.reactor: MemoryReactorClock = factory.reactor
         self.transport = StringTransport(
             peerAddress=IPv4Address("TCP", "10.1.2.3", Peer._next_port))
-        self.protocol: ChatProtocol = factory.buildProtocol(self.transport.getPeer())
+        protocol = factory.buildProtocol(self.transport.getPeer())
+        assert isinstance(protocol, ChatProtocol)
+        self.protocol: ChatProtocol = protocol
         self.protocol.makeConnection(self.transport)
-        self._read = 0
+        self._read: int = 0
 
     def feed(self, data: bytes) -> None:
         """Bytes arriving from the peer, in one packet."""

@@ -372,7 +372,7 @@ class TestMessageValidation:
         lambda: wire.Error("bad-nick", ""),
     ], ids=["join-space", "join-empty", "say-lf", "say-cr", "say-blank", "rename-space",
             "users-space", "users-empty", "bye-empty", "ok-lf", "err-empty"])
-    def test_server_message_breaking_framing_is_refused(self, build) -> None:  # type: ignore[no-untyped-def]
+    def test_server_message_breaking_framing_is_refused(self, build) -> None:
         """A server message whose fields would break the line framing raises ValueError."""
         with pytest.raises(ValueError):
             build()
@@ -388,7 +388,7 @@ class TestMessageValidation:
         (lambda: wire.Oper(""), ErrorCode.MISSING_ARGUMENT),
     ], ids=["nick-bad", "nick-empty", "say-empty", "say-blank", "tell-nick", "tell-text",
             "wall-blank", "oper-empty"])
-    def test_client_message_is_checked_like_the_server(self, build, code: ErrorCode) -> None:  # type: ignore[no-untyped-def]
+    def test_client_message_is_checked_like_the_server(self, build, code: ErrorCode) -> None:
         """An invalid client command raises the ChatError the server would answer with."""
         with pytest.raises(ChatError) as info:
             build()
