@@ -5,7 +5,7 @@ transport).  Sane defaults, one line of setup per test."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from twisted.internet.testing import MemoryReactorClock
 
@@ -59,7 +59,40 @@ def make_node(*, log: RecordingLog | None = None, **settings: Any) -> Node:
     return Node(Config(**settings), MemoryReactorClock(), log=log)
 
 
-class Peer:
+class LineReader:
+    """What a test peer read, as lines, once the reactor turn has ended: shared
+    by the peers over a ``FakeLink`` here and over a ``StringTransport``."""
+
+    _read = 0
+
+    def written(self) -> bytes:
+        """Every byte the server has written to this peer so far."""
+        raise NotImplementedError
+
+    def end_turn(self) -> None:
+        """Let the reactor finish its turn (the outbox flushes then)."""
+        raise NotImplementedError
+
+    def send(self, *lines: str | bytes) -> None:
+        raise NotImplementedError
+
+    def lines(self) -> list[str]:
+        """Lines written to the peer since the last call, once the turn has ended."""
+        self.end_turn()
+        data = self.written()[self._read:]
+        self._read += len(data)
+        assert data == b"" or data.endswith(b"\r\n"), data
+        return data.decode().split("\r\n")[:-1]
+
+    def login(self, nick: str) -> Self:
+        """Log in and read everything up to the WHO reply."""
+        self.lines()
+        self.send(f"NICK {nick}")
+        assert self.lines()[0] == f"OK NICK {nick}"
+        return self
+
+
+class Peer(LineReader):
     """One connection to a node over a ``FakeLink``."""
 
     _next_port = 40000
@@ -70,7 +103,6 @@ class Peer:
         self.link = FakeLink(peer=f"{host}:{Peer._next_port}")
         self.connection: Connection = node.connect(
             self.link, host=host)
-        self._read = 0
 
     @property
     def clock(self) -> MemoryReactorClock:
@@ -85,20 +117,11 @@ class Peer:
         self.feed(b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n"
                            for line in lines))
 
-    def lines(self) -> list[str]:
-        """Lines written to the peer since the last call, once the turn has ended."""
-        self.clock.advance(0)
-        data = b"".join(self.link.writes)[self._read:]
-        self._read += len(data)
-        assert data == b"" or data.endswith(b"\r\n"), data
-        return data.decode().split("\r\n")[:-1]
+    def written(self) -> bytes:
+        return b"".join(self.link.writes)
 
-    def login(self, nick: str) -> Peer:
-        """Log in and read everything up to the WHO reply."""
-        self.lines()
-        self.send(f"NICK {nick}")
-        assert self.lines()[0] == f"OK NICK {nick}"
-        return self
+    def end_turn(self) -> None:
+        self.clock.advance(0)
 
     def lose(self) -> None:
         """The transport reports the connection gone."""

@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 from chatd import __version__
 from chatd.config import Config
 from chatd.transports.tcp import ChatFactory, ChatProtocol
+from tests.builders import LineReader
 
 TOO_LONG = "ERR line-too-long lines are limited to {} bytes; this one was dropped"
 
@@ -25,7 +26,7 @@ def make_factory(**settings: Any) -> ChatFactory:
     return ChatFactory(Config(**settings), reactor=MemoryReactorClock())
 
 
-class Peer:
+class Peer(LineReader):
     """One connection to the factory over a StringTransport."""
 
     _next_port = 40000
@@ -40,30 +41,21 @@ class Peer:
         assert isinstance(protocol, ChatProtocol)
         self.protocol: ChatProtocol = protocol
         self.protocol.makeConnection(self.transport)
-        self._read: int = 0
 
     def feed(self, data: bytes) -> None:
         """Bytes arriving from the peer, in one packet."""
         self.protocol.dataReceived(data)
 
-    def send(self, *lines: str) -> None:
+    def send(self, *lines: str | bytes) -> None:
         """Whole LF-terminated lines, in one packet."""
-        self.feed(b"".join(line.encode() + b"\n" for line in lines))
+        self.feed(b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n"
+                           for line in lines))
 
-    def lines(self) -> list[str]:
-        """Lines written to the peer since the last call, once the turn has ended."""
+    def written(self) -> bytes:
+        return self.transport.value()
+
+    def end_turn(self) -> None:
         self.reactor.advance(0)
-        data = self.transport.value()[self._read:]
-        self._read += len(data)
-        assert data == b"" or data.endswith(b"\r\n"), data
-        return data.decode().split("\r\n")[:-1]
-
-    def login(self, nick: str) -> Peer:
-        """Log in and read everything up to the WHO reply."""
-        self.lines()
-        self.send(f"NICK {nick}")
-        assert self.lines()[0] == f"OK NICK {nick}"
-        return self
 
     def lose(self) -> None:
         """The TCP connection drops."""
