@@ -4,4 +4,4 @@ Importing this package imports nothing else, so ``chatd.wire`` can be used by
 clients without pulling in Twisted.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

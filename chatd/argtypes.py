@@ -21,6 +21,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0."""
+    value = int(_number(text, int, "a whole number"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A number above 0."""
     value = float(_number(text, float, "a number"))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chatd import __version__
-from chatd.argtypes import port, positive_float, positive_int
+from chatd.argtypes import non_negative_int, port, positive_float, positive_int
 from chatd.wire import DEFAULT_PORT
 
 # Twisted's default listen backlog is 50: a burst of connects past it waits
@@ -38,6 +38,8 @@ class Config:
     keepalive: bool = True
     socket_sndbuf: int = 0  # 0 leaves the kernel's send-buffer autotuning on
     oper_password: str | None = None
+    history: int = 100  # SAY lines kept for HISTORY; 0 turns history off
+    history_bytes: int = 64 * 1024
     log_format: str = "text"
     log_messages: bool = False
     reactor: str = "default"
@@ -95,6 +97,13 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
                              "reader, before --max-sendq starts counting)")
     limits.add_argument("--no-keepalive", action="store_true",
                         help="do not probe idle connections with TCP keepalive")
+    history = parser.add_argument_group("history (protocol 1.1's HISTORY)")
+    history.add_argument("--history", type=non_negative_int, default=100, metavar="LINES",
+                         help="SAY lines the room keeps for HISTORY, in memory; 0 turns "
+                              "history off (default 100)")
+    history.add_argument("--history-bytes", type=positive_int, default=64 * 1024,
+                         metavar="BYTES",
+                         help="most bytes of kept lines; the oldest go first (default 65536)")
     access = parser.add_argument_group("operators")
     access.add_argument("--oper-password-file", metavar="PATH",
                         help=f"file whose first line is the operator password (or set "
@@ -154,6 +163,8 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         socket_sndbuf=args.socket_sndbuf,
         oper_password=_oper_password(args.oper_password_file,
                                      os.environ if environ is None else environ),
+        history=args.history,
+        history_bytes=args.history_bytes,
         log_format=args.log_format,
         log_messages=args.log_messages,
         reactor=args.reactor,

@@ -108,6 +108,10 @@ class Connection:
     def close(self) -> None:
         self.link.close()
 
+    def speak(self, dialect: str) -> None:
+        """Word this connection's room events for ``dialect`` from now on."""
+        self.node.fanout.move(self.session, dialect)
+
     def ready(self) -> None:
         """The session stopped waiting for the bus: go on with held lines.
 

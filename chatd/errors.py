@@ -18,6 +18,7 @@ class ErrorCode(enum.StrEnum):
     BAD_ENCODING = "bad-encoding"
     FLOOD = "flood"
     NOT_PERMITTED = "not-permitted"
+    BAD_ARGUMENT = "bad-argument"  # protocol 1.1: HISTORY and TIME
 
 
 class ChatError(Exception):

@@ -21,8 +21,7 @@ Encoder = Callable[[Stamped], bytes]
 class Recipient(Protocol):
     """A session as the fan-out sees it: which dialect it speaks, and where its bytes go."""
 
-    @property
-    def dialect(self) -> str: ...
+    dialect: str
 
     def write(self, data: bytes) -> None: ...
 
@@ -52,6 +51,20 @@ class Fanout:
     def remove(self, member: Recipient) -> None:
         """``member`` hears no more broadcasts; what it was still due is dropped."""
         self._outboxes[member.dialect].remove(member)
+
+    def move(self, member: Recipient, dialect: str) -> None:
+        """From now on, encode ``member``'s events for ``dialect`` (another
+        wording of the same protocol, like v1 with ``@time`` prefixes).
+        What it was due in the old wording is written first, so nothing is
+        lost or heard twice."""
+        old = self._outboxes[member.dialect]
+        if member in old:
+            old.catch_up(member)
+            old.remove(member)
+            member.dialect = dialect
+            self._outboxes[dialect].add(member)
+        else:
+            member.dialect = dialect
 
     def broadcast(self, stamped: Stamped) -> None:
         """One event to everyone logged in: encoded once per dialect."""

@@ -2,7 +2,8 @@
 
 Like magic-wormhole's ``wire()``, this is the one place that knows how the
 parts fit: the hub (every connection), the fan-out (one encoder and outbox
-per dialect), the bus (``LocalBus`` unless given another) and the room.
+per dialect), the bus (``LocalBus`` unless given another), the history
+(``--history``) and the room.
 Transport adapters hand their connections to ``connect``; nothing here does
 I/O, so the whole server runs in tests on a ``MemoryReactorClock``.
 """
@@ -16,6 +17,7 @@ from chatd.config import Config
 from chatd.connection import Connection, Link
 from chatd.dialects import line
 from chatd.fanout import Fanout
+from chatd.history import History
 from chatd.hub import SHUTDOWN, Hub
 from chatd.limits import Clock
 from chatd.nicks import SERVER_NICK
@@ -33,15 +35,19 @@ class Node:
         self.hub = Hub(clock, max_clients=config.max_clients, max_per_ip=config.max_per_ip,
                        limit_loopback=config.limit_loopback,
                        register_timeout=config.register_timeout, log=self.log)
-        self.fanout = Fanout({line.NAME: line.encode_event}, self.hub.sessions,
+        self.fanout = Fanout(line.ENCODERS, self.hub.sessions,
                              schedule=lambda flush: clock.callLater(0, flush))
         self.bus: Bus = bus if bus is not None else LocalBus(clock.seconds)
+        self.history: History | None = None
+        if config.history:
+            self.history = History(config.history, config.history_bytes)
+            self.bus.subscribe(self.history.hear)
         self.room = Room(self.bus, self.fanout, log=self.log, log_messages=config.log_messages,
-                         oper_password=config.oper_password)
+                         oper_password=config.oper_password, history=self.history)
 
     def make_dialect(self, connection: Connection) -> line.LineDialect:
         """The dialect a new connection speaks (protocol v1 for every door so far)."""
-        return line.LineDialect(self.room, connection)
+        return line.LineDialect(self.room, connection, self.clock.seconds)
 
     def connect(self, link: Link, *, host: str | None) -> Connection:
         """A transport opened a connection: greet it, admit it or refuse it.

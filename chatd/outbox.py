@@ -50,6 +50,9 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._audience)
 
+    def __contains__(self, sink: Sink) -> bool:
+        return sink in self._audience
+
     def add(self, sink: Sink) -> None:
         """Let ``sink`` hear broadcasts from now on."""
         self._audience[sink] = sink.write
@@ -84,7 +87,15 @@ class Outbox:
             self._marks[sink] = len(self._log)
             if mark < len(self._log):
                 data = b"".join(self._log[mark:]) + data
-        sink.write(data)
+        if data:
+            sink.write(data)
+
+    def catch_up(self, sink: Sink) -> None:
+        """Write ``sink`` the broadcasts it is due now, so it can leave this
+        outbox for another without losing or repeating any.  Not called
+        from inside a write during ``flush`` (a dialect switch comes from a
+        line the peer sent, never from a write)."""
+        self.send(sink, b"")
 
     def flush(self) -> None:
         """Write the turn's log to everyone who has not had it yet."""

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from chatd.bus import Bus
 from chatd.errors import ChatError, ErrorCode
 from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
+from chatd.history import History
 from chatd.nicks import nick_key
 
 CONNECTION_LOST = "connection lost"
@@ -47,8 +48,9 @@ class Member(Protocol):
     def refused(self, error: ChatError) -> None:
         """A nick claim (login or rename) failed."""
 
-    def welcome(self, nicks: list[str]) -> None:
-        """The member's own ``JOIN`` went out; ``nicks`` is the roster to show it."""
+    def welcome(self, nicks: list[str], seq: int) -> None:
+        """The member's own ``JOIN`` (stamped ``seq``) went out; ``nicks`` is
+        the roster to show it.  ``seq`` is the member's history cut-off."""
 
 
 class Audience(Protocol):
@@ -79,8 +81,11 @@ class Room:
     """The members on this node, the roster of the whole room, and the rules."""
 
     def __init__(self, bus: Bus, audience: Audience, *, log: EventLog | None = None,
-                 log_messages: bool = False, oper_password: str | None = None) -> None:
+                 log_messages: bool = False, oper_password: str | None = None,
+                 history: History | None = None) -> None:
         self._bus = bus
+        # What was said, for HISTORY; it hears the bus itself (None: off).
+        self.history = history
         # With a password, only operators may WALL (the session enforces it).
         self.oper_password = oper_password
         self._audience = audience
@@ -204,7 +209,7 @@ class Room:
             audience.broadcast(stamped)
             member = self._local.get(key)
             if member is not None:
-                member.welcome(self.nicks)
+                member.welcome(self.nicks, stamped.seq)
             elif key in self._orphans:
                 self._orphans.discard(key)
                 self._bus.release(event.nick, CONNECTION_LOST)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from chatd.errors import ChatError, ErrorCode
+from chatd.events import Stamped
 from chatd.room import CONNECTION_LOST, Room
 
 DEFAULT_QUIT_REASON = "leaving"
@@ -50,7 +51,7 @@ class Session:
     """The per-connection state machine; the room's ``Member``."""
 
     __slots__ = ("room", "nick", "is_oper", "closed", "waiting", "dialect", "write",
-                 "_replies")
+                 "joined", "_replies")
 
     def __init__(
         self,
@@ -70,6 +71,9 @@ class Session:
         # per member per turn).
         self.dialect = dialect
         self.write = write
+        # The seq of this connection's own JOIN: HISTORY replays only what
+        # was said before it (a rename does not move it).
+        self.joined: int | None = None
         self._replies = replies
 
     # --- commands ---
@@ -102,6 +106,15 @@ class Session:
 
     def who(self) -> list[str]:
         return self.room.nicks
+
+    def history(self, count: int) -> list[Stamped]:
+        """Up to ``count`` of the last lines said before this session logged
+        in, oldest first; none when the room keeps no history."""
+        self._logged_in()
+        history = self.room.history
+        if history is None or self.joined is None:
+            return []
+        return history.before(self.joined, count)
 
     def oper(self, password: str) -> None:
         self._logged_in()
@@ -150,7 +163,8 @@ class Session:
         self._replies.refused(error)
         self._done_waiting()
 
-    def welcome(self, nicks: list[str]) -> None:
+    def welcome(self, nicks: list[str], seq: int) -> None:
+        self.joined = seq
         self._replies.welcome(nicks)
         self._done_waiting()
 

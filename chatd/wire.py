@@ -33,7 +33,9 @@ around."
 
 from __future__ import annotations
 
+import calendar
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeAlias
@@ -42,6 +44,10 @@ from chatd.errors import ChatError, ErrorCode
 from chatd.nicks import NICK_MAX, NICK_RULES, is_valid_nick
 
 DEFAULT_PORT: Final = 8123  # protocol v1's TCP port: the server's default, and every client's
+
+# Protocol 1.1: a line may start with the server's time, ``@<time> ``, once
+# the connection has sent ``TIME ON``.
+TIME_PREFIX: Final = "@"
 
 WORD: Final = "word"
 TEXT: Final = "text"
@@ -88,6 +94,40 @@ def decode_line(raw: bytes) -> str:
     except UnicodeDecodeError:
         raise ChatError(ErrorCode.BAD_ENCODING, "lines must be UTF-8") from None
     return clean_text(text)
+
+
+# --- server time (protocol 1.1) -------------------------------------------------
+
+_TIME_SHAPE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+
+
+def format_time(seconds: float) -> str:
+    """A moment as the protocol writes it: UTC, ISO 8601, milliseconds, ``Z``
+    (``2026-11-25T14:05:03.250Z``).  Truncated, never rounded up, so the
+    same float always gives the same text on every node."""
+    whole, millis = divmod(int(seconds * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def parse_time(text: str) -> float | None:
+    """Seconds since the epoch for a protocol time; None for anything else."""
+    if not _TIME_SHAPE.match(text):
+        return None
+    try:
+        parsed = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    return calendar.timegm(parsed) + int(text[20:23]) / 1000
+
+
+def split_time(text: str) -> tuple[str | None, str]:
+    """``@<time> <line>`` as ``(time, line)``; a line without the prefix is
+    ``(None, line)``.  A prefix that is not a protocol time is not one."""
+    if text.startswith(TIME_PREFIX):
+        stamp, _, rest = text.partition(" ")
+        if parse_time(stamp[1:]) is not None:
+            return stamp[1:], rest
+    return None, text
 
 
 # --- message classes ---------------------------------------------------------
@@ -249,7 +289,67 @@ class Help(Message):
     verb = "HELP"
 
 
-ClientMessage: TypeAlias = Nick | Say | Wall | Tell | Who | Oper | Ping | Quit | Help
+HISTORY_DEFAULT: Final = 20  # lines a bare HISTORY asks for
+_COUNT_DIGITS: Final = 9  # more digits than this is "as many as are kept"
+
+
+@dataclass(frozen=True, slots=True)
+class History(Message):
+    """Protocol 1.1: ask for what was said before this connection logged in."""
+
+    verb = "HISTORY"
+    shape = (OPT_TEXT,)
+    count: str | None = None
+
+    def __post_init__(self) -> None:
+        Message.__post_init__(self)
+        if self.count is None:
+            return
+        count = self.count.strip(" ")
+        if not (count.isascii() and count.isdigit()):
+            shown = count if len(count) <= 20 else count[:20] + "..."
+            raise ChatError(ErrorCode.BAD_ARGUMENT,
+                            f"HISTORY takes a number of lines, like HISTORY 20; not {shown!r}")
+        object.__setattr__(self, "count", count)
+
+    @property
+    def lines(self) -> int:
+        """How many lines are asked for (before clamping to what is kept)."""
+        if self.count is None:
+            return HISTORY_DEFAULT
+        if len(self.count) > _COUNT_DIGITS:
+            return 10**_COUNT_DIGITS
+        return int(self.count)
+
+
+TIME_ON: Final = "ON"
+TIME_OFF: Final = "OFF"
+
+
+@dataclass(frozen=True, slots=True)
+class Time(Message):
+    """Protocol 1.1: ask the server's clock, or turn ``@<time>`` prefixes on or off."""
+
+    verb = "TIME"
+    shape = (OPT_TEXT,)
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        Message.__post_init__(self)
+        if self.mode is None:
+            return
+        given = self.mode.strip(" ")
+        mode = given.upper() if given.isascii() else given
+        if mode not in (TIME_ON, TIME_OFF):
+            shown = given if len(given) <= 20 else given[:20] + "..."
+            raise ChatError(ErrorCode.BAD_ARGUMENT,
+                            f"TIME takes ON, OFF or nothing; not {shown!r}")
+        object.__setattr__(self, "mode", mode)
+
+
+ClientMessage: TypeAlias = (
+    Nick | Say | Wall | Tell | Who | Oper | Ping | Quit | Help | History | Time
+)
 
 # Server -> client.
 
@@ -380,6 +480,22 @@ class HelpLine(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class Hist(Message):
+    """Protocol 1.1: one line of a ``HISTORY`` reply, ``OK HISTORY <count>``
+    ends it.  ``line`` is the line as it was delivered then (``SAY ann hi``)."""
+
+    verb = "HIST"
+    shape = (WORD, TEXT)
+    time: str
+    line: str
+
+    @property
+    def message(self) -> ServerMessage | None:
+        """The replayed line, parsed."""
+        return parse_server_line(self.line)
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown(Message):
     """A server line this client does not know: kept, not fatal."""
 
@@ -389,16 +505,16 @@ class Unknown(Message):
 
 ServerMessage: TypeAlias = (
     Hello | Ok | Error | Joined | Parted | Renamed | Said | Walled | Told | Users | Pong | Bye
-    | HelpLine | Unknown
+    | HelpLine | Hist | Unknown
 )
 
 CLIENT_MESSAGES: Final[dict[str, type[Message]]] = {
-    cls.verb: cls for cls in (Nick, Say, Wall, Tell, Who, Oper, Ping, Quit, Help)
+    cls.verb: cls for cls in (Nick, Say, Wall, Tell, Who, Oper, Ping, Quit, Help, History, Time)
 }
 SERVER_MESSAGES: Final[dict[str, type[Message]]] = {
     cls.verb: cls
     for cls in (Hello, Ok, Error, Joined, Parted, Renamed, Said, Walled, Told, Users, Pong, Bye,
-                HelpLine)
+                HelpLine, Hist)
 }
 
 # --- parsing ------------------------------------------------------------------
@@ -477,6 +593,20 @@ def parse_server_line(raw: bytes | str) -> ServerMessage | None:
         return _parse(text, SERVER_MESSAGES, upper=False)  # type: ignore[return-value]
     except (ValueError, ChatError):
         return Unknown(text)
+
+
+def parse_timed_server_line(raw: bytes | str) -> tuple[str | None, ServerMessage | None]:
+    """Like ``parse_server_line``, for a connection that sent ``TIME ON``:
+    the ``@<time>`` prefix, if the line has one, and the message."""
+    if isinstance(raw, bytes) and raw.startswith(b"@"):
+        stamp, space, rest = raw.partition(b" ")
+        if space and parse_time(stamp[1:].decode("ascii", "replace")) is not None:
+            return stamp[1:].decode("ascii"), parse_server_line(rest)
+        return None, parse_server_line(raw)
+    if isinstance(raw, str):
+        when, text = split_time(raw)
+        return when, parse_server_line(text)
+    return None, parse_server_line(raw)
 
 
 # --- formatting ---------------------------------------------------------------

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules with no I/O and no event loop: plain Python, tested without sockets.
 PURE = [
     "chatd.argtypes", "chatd.bus", "chatd.config", "chatd.connection", "chatd.dialects.line",
-    "chatd.errors", "chatd.events", "chatd.fanout", "chatd.framing", "chatd.hub",
+    "chatd.errors", "chatd.events", "chatd.fanout", "chatd.framing", "chatd.history", "chatd.hub",
     "chatd.limits", "chatd.nicks", "chatd.node", "chatd.outbox", "chatd.room",
     "chatd.session", "chatd.wire",
     "chatclient.client", "chatclient.commands", "chatclient.state",
@@ -84,7 +84,7 @@ class TestArrows:
                        "chatd.dialects", "chatd.wire", "chatd.transports",
                        "chatd.connection", "chatd.fanout", "chatd.outbox") == []
 
-    @pytest.mark.parametrize("module", ["chatd.events", "chatd.bus", "chatd.fanout",
+    @pytest.mark.parametrize("module", ["chatd.events", "chatd.bus", "chatd.fanout", "chatd.history",
                                         "chatd.outbox"])
     def test_below_the_room_there_are_no_words(self, module: str) -> None:
         """Events, the bus, the fan-out and the outbox import no dialect or grammar."""

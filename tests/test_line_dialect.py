@@ -18,6 +18,8 @@ from chatd.nicks import NICK_MAX
 from chatd.room import Room
 from chatd.session import DEFAULT_QUIT_REASON
 
+NOW = 1764079503.25  # 2025-11-25T14:05:03.250Z: the clock of these dialects
+
 # --- events -------------------------------------------------------------------
 
 ENCODED_EVENTS = [
@@ -132,6 +134,7 @@ class RecordingPeer:
 
     def __init__(self, max_line: int = 1024) -> None:
         self.max_line = max_line
+        self.session: Any = None
         self.calls: list[tuple[str, bytes] | tuple[str]] = []
 
     def write(self, data: bytes) -> None:
@@ -145,6 +148,11 @@ class RecordingPeer:
 
     def ready(self) -> None:
         self.calls.append(("ready",))
+
+    def speak(self, dialect: str) -> None:
+        """As the fan-out does: the session's events are worded for ``dialect``."""
+        self.calls.append(("speak", dialect.encode()))
+        self.session.dialect = dialect
 
     def take(self) -> list[tuple[str, bytes] | tuple[str]]:
         """The calls since the last take."""
@@ -175,7 +183,9 @@ def make_dialect(**kwargs: Any) -> tuple[line.LineDialect, RecordingPeer]:
     """A line dialect over a recording peer, in a room of its own."""
     peer = RecordingPeer(**kwargs)
     room = Room(LocalBus(lambda: 0.0), NoAudience())
-    return line.LineDialect(room, peer), peer
+    dialect = line.LineDialect(room, peer, lambda: NOW)
+    peer.session = dialect.session
+    return dialect, peer
 
 
 class TestLineDialect:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chatd import __version__
 from tests.client_support import free_port
 from tests.support import LineClient, RunningServer
 
@@ -36,7 +37,7 @@ class TestPlainMode:
         printed.remove("!! There is no command /frob. Type /help for the list, "
                        "or start the line with // to say it as it is.")
         assert printed == [
-            f"-- Connected to {chatd_server.host}:{chatd_server.port} (chatd/1.0.0).",
+            f"-- Connected to {chatd_server.host}:{chatd_server.port} (chatd/{__version__}).",
             "--> You joined the room as bot.",
             "-- In the room (2): bob, bot",
             "<bot> hello there",

@@ -64,7 +64,8 @@ class RecordingMember:
     def refused(self, error: ChatError) -> None:
         self.events.append(("refused", self, error.code))
 
-    def welcome(self, nicks: list[str]) -> None:
+    def welcome(self, nicks: list[str], seq: int) -> None:
+        self.joined = seq
         self.events.append(("welcome", self, nicks))
 
     def __repr__(self) -> str:

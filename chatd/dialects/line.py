@@ -3,8 +3,14 @@
 Parsing a line is ``chatd.wire``'s (the one grammar, shared with clients);
 this module decides what each command does to the session, and words every
 answer: ``OK``, ``ERR``, the ``USERS`` chunks of a ``WHO`` reply, ``HELP``,
-``BYE``, and each room event once for every v1 connection.  Pure: it reaches
-its connection only through ``Peer``.
+``HIST``, ``BYE``, and each room event once for every v1 connection.  Pure:
+it reaches its connection only through ``Peer``, and the time through the
+clock it is given.
+
+Protocol 1.1's ``TIME ON`` is a second wording of the same dialect
+(``TIMED``): every line starts with ``@<time> ``.  The fan-out keeps one
+encoder and one outbox per wording, so a room event is still encoded once
+per wording in use, never once per recipient.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from chatd.room import Room
 from chatd.session import DEFAULT_QUIT_REASON, Session
 
 NAME: Final = "line"
+TIMED: Final = "line+time"  # protocol 1.1: after TIME ON
 GREETING: Final = "welcome to chatd; log in with NICK <name>, or send HELP"
 
 HELP_TEXT: Final = (
@@ -30,6 +37,8 @@ HELP_TEXT: Final = (
     "WHO                  list who is in the room",
     "OPER <password>      become an operator",
     "PING [token]         the server answers PONG [token]",
+    "HISTORY [n]          the last n lines (default 20) said before you logged in",
+    "TIME [ON|OFF]        the server's time; TIME ON starts every line with @<time>",
     "QUIT [reason]        leave",
     "HELP                 this text",
     f"Nicks: {NICK_RULES.removeprefix('a nick is ')}; unique ignoring case.",
@@ -56,6 +65,9 @@ class Peer(Protocol):
     def ready(self) -> None:
         """The session stopped waiting: go on with held lines."""
 
+    def speak(self, dialect: str) -> None:
+        """From now on, word this connection's room events for ``dialect``."""
+
 
 # --- events, once per dialect -------------------------------------------------
 
@@ -80,6 +92,28 @@ def event_message(stamped: Stamped) -> wire.ServerMessage:
 def encode_event(stamped: Stamped) -> bytes:
     """The bytes every v1 recipient of one event gets (the fan-out's encoder)."""
     return wire.encode(event_message(stamped))
+
+
+def time_prefix(seconds: float) -> bytes:
+    """``@<time> ``, which starts every line after ``TIME ON``."""
+    return f"@{wire.format_time(seconds)} ".encode("ascii")
+
+
+def encode_timed_event(stamped: Stamped) -> bytes:
+    """The bytes every ``TIME ON`` recipient of one event gets: the time the
+    bus stamped, the same for everyone."""
+    return time_prefix(stamped.time) + encode_event(stamped)
+
+
+def hist_line(stamped: Stamped, *, timed: bool) -> bytes:
+    """One line of a ``HISTORY`` reply: the line as it was delivered then,
+    after ``HIST <time>`` (and after ``@<time>`` for a ``TIME ON`` reader)."""
+    when = wire.format_time(stamped.time).encode("ascii")
+    head = b"@" + when + b" HIST " + when + b" " if timed else b"HIST " + when + b" "
+    return head + encode_event(stamped)
+
+
+ENCODERS: Final = {NAME: encode_event, TIMED: encode_timed_event}
 
 
 def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
@@ -113,20 +147,35 @@ def users_lines(nicks: Iterable[str], limit: int) -> list[bytes]:
 class LineDialect:
     """Protocol v1 for one connection: lines in, session commands; answers out."""
 
-    __slots__ = ("session", "_peer")
+    __slots__ = ("session", "_peer", "_clock")
 
-    def __init__(self, room: Room, peer: Peer) -> None:
+    def __init__(self, room: Room, peer: Peer, clock: Callable[[], float]) -> None:
         self._peer = peer
+        self._clock = clock
         self.session = Session(room, self, dialect=NAME, write=peer.write)
 
+    @property
+    def timed(self) -> bool:
+        """Whether this connection sent ``TIME ON``."""
+        return self.session.dialect == TIMED
+
+    def _stamp(self) -> bytes:
+        """The ``@<time> `` of a reply made now, or nothing."""
+        return time_prefix(self._clock()) if self.timed else b""
+
     def _send(self, message: wire.Message) -> None:
-        self._peer.send(wire.encode(message))
+        self._peer.send(self._stamp() + wire.encode(message))
+
+    def _send_lines(self, lines: Iterable[bytes]) -> None:
+        """A reply of several lines, in one send, all with the same time."""
+        stamp = self._stamp()
+        self._peer.send(b"".join(stamp + line for line in lines))
 
     # --- from the connection ---
 
     def greet(self) -> None:
-        """The first line of every connection."""
-        self._send(wire.Hello(f"chatd/{__version__}", GREETING))
+        """The first line of every connection (never time-stamped)."""
+        self._peer.send(wire.encode(wire.Hello(f"chatd/{__version__}", GREETING)))
 
     def line_received(self, raw: bytes) -> None:
         """Act on one line (its line end removed); errors become ``ERR`` lines."""
@@ -169,8 +218,23 @@ class LineDialect:
             case wire.Quit(reason=reason):
                 session.close(reason or DEFAULT_QUIT_REASON)
             case wire.Help():
-                self._peer.send(b"".join(wire.encode(wire.HelpLine(line)) for line in HELP_TEXT)
-                                + wire.encode(wire.Ok("HELP")))
+                self._send_lines([*(wire.encode(wire.HelpLine(line)) for line in HELP_TEXT),
+                                  wire.encode(wire.Ok("HELP"))])
+            case wire.History() as request:
+                self._replay(session.history(request.lines))
+            case wire.Time(mode=None):
+                self._send(wire.Ok("TIME", wire.format_time(self._clock())))
+            case wire.Time(mode=mode):
+                # Switch first: OK TIME ON is itself stamped, OK TIME OFF not.
+                self._peer.speak(TIMED if mode == wire.TIME_ON else NAME)
+                self._send(wire.Ok("TIME", mode))
+
+    def _replay(self, said: list[Stamped]) -> None:
+        """``HIST`` lines, oldest first, then ``OK HISTORY <count>``, in one send."""
+        timed = self.timed
+        lines = [hist_line(stamped, timed=timed) for stamped in said]
+        lines.append(self._stamp() + wire.encode(wire.Ok("HISTORY", str(len(said)))))
+        self._peer.send(b"".join(lines))
 
     # --- from the session (``session.Replies``) ---
 
@@ -182,9 +246,10 @@ class LineDialect:
 
     def welcome(self, nicks: list[str]) -> None:
         """``USERS`` lines within the line limit, then ``OK WHO <count>``."""
-        lines = users_lines(nicks, self._peer.max_line)
+        stamp = self._stamp()
+        lines = users_lines(nicks, self._peer.max_line - len(stamp))
         lines.append(wire.encode(wire.Ok("WHO", str(len(nicks)))))
-        self._peer.send(b"".join(lines))
+        self._peer.send(b"".join(stamp + line for line in lines) if stamp else b"".join(lines))
 
     def goodbye(self, reason: str) -> None:
         self._send(wire.Bye(reason))
