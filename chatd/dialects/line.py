@@ -105,12 +105,10 @@ def encode_timed_event(stamped: Stamped) -> bytes:
     return time_prefix(stamped.time) + encode_event(stamped)
 
 
-def hist_line(stamped: Stamped, *, timed: bool) -> bytes:
-    """One line of a ``HISTORY`` reply: the line as it was delivered then,
-    after ``HIST <time>`` (and after ``@<time>`` for a ``TIME ON`` reader)."""
-    when = wire.format_time(stamped.time).encode("ascii")
-    head = b"@" + when + b" HIST " + when + b" " if timed else b"HIST " + when + b" "
-    return head + encode_event(stamped)
+def hist_line(stamped: Stamped) -> bytes:
+    """One line of a ``HISTORY`` reply: ``HIST <time>``, then the line as it
+    was delivered then, byte for byte."""
+    return b"HIST " + wire.format_time(stamped.time).encode("ascii") + b" " + encode_event(stamped)
 
 
 ENCODERS: Final = {NAME: encode_event, TIMED: encode_timed_event}
@@ -230,11 +228,13 @@ class LineDialect:
                 self._send(wire.Ok("TIME", mode))
 
     def _replay(self, said: list[Stamped]) -> None:
-        """``HIST`` lines, oldest first, then ``OK HISTORY <count>``, in one send."""
-        timed = self.timed
-        lines = [hist_line(stamped, timed=timed) for stamped in said]
-        lines.append(self._stamp() + wire.encode(wire.Ok("HISTORY", str(len(said)))))
-        self._peer.send(b"".join(lines))
+        """``HIST`` lines, oldest first, then ``OK HISTORY <count>``, in one
+        send.  After ``TIME ON`` every line of it bears the time of the
+        reply (each ``HIST`` keeps its own time inside), so the prefixes a
+        connection reads never go back in time."""
+        lines = [hist_line(stamped) for stamped in said]
+        lines.append(wire.encode(wire.Ok("HISTORY", str(len(said)))))
+        self._send_lines(lines)
 
     # --- from the session (``session.Replies``) ---
 
