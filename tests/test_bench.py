@@ -11,13 +11,14 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from chatd.bench import stats
-from chatd.bench.client import MIN_PAYLOAD, say_line
+from chatd.bench.client import _SAY, MIN_PAYLOAD, say_line
+from chatd.bench.prefill import prefill_text
 from tests.support import ROOT, RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -87,6 +88,59 @@ def test_login_storm_counts_every_client(chatd_server: RunningServer) -> None:
     login = json.loads(done.stdout)["login"]
     assert login["complete"] and login["heard_all"] == 50
     assert login["joins_heard_after_who"] == 50 * 49 // 2
+
+
+def run_history_storm(port: int, *, prefill: int, request: int = 20) -> dict:
+    done = run_bench(port, "--mode", "login", "--clients", "30", "--workers", "2",
+                     "--prefill", str(prefill), "--history-request", str(request), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_history_request_storm_counts_hist_lines(chatd_factory: Callable[..., RunningServer]) -> None:
+    """With 25 lines said first, each of 30 clients gets the 20 it asked for and the storm
+    ends only once all 30 have their OK HISTORY and have heard all 30 members."""
+    server = chatd_factory("--no-flood-limit", "--history", "100")
+    result = run_history_storm(server.port, prefill=25)
+    login = result["login"]
+    assert result["prefill"]["lines"] == 25
+    assert login["complete"] and login["heard_all"] == login["settled"] == 30
+    assert login["joins_heard_after_who"] == 30 * 29 // 2
+    history = login["history"]
+    assert history["requested_lines"] == 20 and history["answered"] == 30
+    assert history["hist_lines"] == history["ok_history_total"] == 30 * 20
+    assert history["reply"]["p50_ms"] is not None
+
+
+@pytest.mark.parametrize(("chatd_args", "prefill", "per_client"), [
+    ((), 12, 12),  # the default flood limit delays 2 of the 12 lines: prefill waits for them
+    (("--history", "0"), 5, 0),
+], ids=["fewer-said-than-asked", "history-off"])
+def test_history_request_gets_what_the_server_kept(
+        chatd_factory: Callable[..., RunningServer], chatd_args: tuple[str, ...],
+        prefill: int, per_client: int) -> None:
+    """A client gets the lines the server kept, no more than were said, none with history off."""
+    server = chatd_factory(*chatd_args)
+    history = run_history_storm(server.port, prefill=prefill)["login"]["history"]
+    assert history["answered"] == 30
+    assert history["hist_lines"] == history["ok_history_total"] == 30 * per_client
+
+
+def test_history_request_refused_is_one_line_and_exit_1(naive_port: int) -> None:
+    """A server without HISTORY (the 1.0 baseline answers ERR) ends the run with one line."""
+    done = run_bench(naive_port, "--mode", "login", "--clients", "5", "--history-request", "20")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(r"chatd-bench: server answered b[a-z]{3}\d+'s HISTORY with: "
+                        r"ERR unknown-command .*", lines[0]), lines
+
+
+def test_prefill_lines_are_not_taken_for_traffic() -> None:
+    """A prefill line has the payload size and, replayed or not, never matches a benchmark SAY."""
+    text = prefill_text(7, 64)
+    assert text.startswith(b"prefill 000007 x") and len(text) == 64
+    assert not _SAY.findall(b"SAY bxyzfill " + text + b"\r\nHIST 1.5 SAY bxyzfill " + text)
 
 
 def test_refused_connection_is_one_line_and_exit_1() -> None:

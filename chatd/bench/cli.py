@@ -24,9 +24,10 @@ from time import monotonic_ns
 from typing import Any
 
 from chatd import __version__
-from chatd.argtypes import positive_float, positive_int, remote_port
+from chatd.argtypes import non_negative_int, positive_float, positive_int, remote_port
 from chatd.bench import stats
 from chatd.bench.client import MIN_PAYLOAD
+from chatd.bench.prefill import PrefillFailed, prefill
 from chatd.bench.worker import WorkerSpec, worker_main
 from chatd.wire import DEFAULT_PORT
 
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds of sending (traffic) or of holding (idle); default 10")
     parser.add_argument("--payload-size", type=int, default=64, metavar="B",
                         help=f"bytes of SAY text, at least {MIN_PAYLOAD} (default 64)")
+    parser.add_argument("--history-request", type=non_negative_int, metavar="N",
+                        help="protocol 1.1: each client sends HISTORY N as soon as it is "
+                             "logged in, and counts as logged in only once OK HISTORY has "
+                             "come too; the report counts the HIST lines")
+    parser.add_argument("--prefill", type=non_negative_int, default=0, metavar="K",
+                        help="before the run, one client says K lines and quits, so the "
+                             "server's history is full when the clients come (default 0)")
     parser.add_argument("--server-pid", type=int, metavar="PID",
                         help="the server's pid (same machine): report its CPU use, and RSS "
                              "before/after (from /proc)")
@@ -290,6 +298,7 @@ def build_specs(args: argparse.Namespace, tag: str) -> list[WorkerSpec]:
             duration=args.duration, slots=slots, ramp=args.ramp,
             connect_timeout=args.connect_timeout, login_timeout=args.login_timeout,
             lifetime=lifetime, use_uvloop=args.uvloop, count_only=args.check == "probes",
+            history_request=args.history_request,
         ))
     return specs
 
@@ -310,8 +319,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
         "loadavg_at_start": round(os.getloadavg()[0], 2),
     }
-    rss_before = stats.read_rss_kib(pid) if pid else None
     tag = "".join(random.choices(string.ascii_lowercase, k=3))
+    if args.prefill:
+        try:
+            took = prefill(args.host, args.port, lines=args.prefill, nick=f"b{tag}fill",
+                           payload_size=args.payload_size, timeout=args.login_timeout)
+        except PrefillFailed as exc:
+            raise BenchError(f"prefill: {exc}") from None
+        result["prefill"] = {"lines": args.prefill, "s": round(took, 3)}
+    rss_before = stats.read_rss_kib(pid) if pid else None
     specs = build_specs(args, tag)
     fleet = Fleet(specs, Progress(sys.stderr.isatty() and not args.quiet))
     try:
@@ -337,8 +353,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _login_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> dict[str, Any]:
     n = args.clients
+    done = f"heard all {n}" + (" and had HISTORY answered" if args.history_request is not None
+                               else "")
     fleet.label = lambda f: (f"login: {f.total('logged_in')}/{n} logged in, "
-                             f"{f.total('complete')}/{n} heard all {n}")
+                             f"{f.total('complete')}/{n} {done}")
     t_go = monotonic_ns() + START_DELAY_NS
     cpu0 = stats.read_cpu_seconds(pid) if pid else None
     machine0 = stats.read_machine_jiffies()
@@ -351,14 +369,15 @@ def _login_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> dic
     if timed_out and args.mode == "traffic":
         raise BenchError(f"login not finished after {args.login_timeout:g} s: "
                          f"{sum(s['logged_in'] for s in settled)}/{n} logged in, "
-                         f"{sum(s['complete'] for s in settled)}/{n} heard all {n} members "
+                         f"{sum(s['complete'] for s in settled)}/{n} {done} "
                          f"(--login-timeout)")
     t_done = max(s["t_last_complete"] for s in settled)
     wall = (t_done - t_go) / 1e9 if not timed_out else args.login_timeout
     return {
         "complete": not timed_out,
         "logged_in": sum(s["logged_in"] for s in settled),
-        "heard_all": sum(s["complete"] for s in settled),
+        "heard_all": sum(s["heard_all"] for s in settled),
+        "settled": sum(s["complete"] for s in settled),
         "ramp_per_s": args.ramp or None, "connect_concurrency": args.connect_concurrency,
         "all_logged_in_s": (round((max(s["t_last_login"] for s in settled) - t_go) / 1e9, 3)
                             if sum(s["logged_in"] for s in settled) == n else None),
@@ -366,6 +385,13 @@ def _login_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> dic
         "connect": stats.spread([x for s in settled for x in s["connect_ns"]]),
         "login": stats.spread([x for s in settled for x in s["login_ns"]]),
         "joins_heard_after_who": sum(s["join_lines"] for s in settled),
+        "history": None if args.history_request is None else {
+            "requested_lines": args.history_request,
+            "answered": sum(s["history_answered"] for s in settled),
+            "hist_lines": sum(s["hist_lines"] for s in settled),
+            "ok_history_total": sum(s["history_count"] for s in settled),
+            "reply": stats.spread([x for s in settled for x in s["history_ns"]]),
+        },
         "tool_cpu_percent": _cpu_percent(sum(s["cpu_s"] for s in settled), wall),
         "server_cpu_percent": _cpu_percent(cpu1 - cpu0 if cpu0 is not None and cpu1 is not None
                                            else None, wall),
@@ -434,20 +460,33 @@ def render(result: dict[str, Any]) -> str:
     lines = [f"{result['tool']} against {result['server']} ({result['hello'][:60]}), "
              f"{result['clients']} clients in {result['workers']} workers"
              f"{' on uvloop' if result['uvloop'] else ''}"]
+    filled = result.get("prefill")
+    if filled:
+        lines.append(f"prefill:   {filled['lines']:,} lines said (and the sayer gone) in "
+                     f"{filled['s']:.2f} s before the clients came")
     login = result["login"]
     n = result["clients"]
+    history = login.get("history")
+    also = " and had HISTORY answered" if history else ""
     if login["complete"]:
-        storm = (f"all logged in after {login['all_logged_in_s']:.2f} s, all heard all {n} "
+        storm = (f"all logged in after {login['all_logged_in_s']:.2f} s, all heard all {n}{also} "
                  f"after {login['storm_s']:.2f} s")
     else:
         storm = (f"INCOMPLETE after --login-timeout: {login['logged_in']}/{n} logged in, "
-                 f"{login['heard_all']}/{n} heard all {n}")
+                 f"{login['heard_all']}/{n} heard all {n}, {login['settled']}/{n} done")
     lines.append(
         f"login:     {storm}; connect p50 "
         f"{_ms(login['connect']['p50_ms'])} p99 {_ms(login['connect']['p99_ms'])}; login p50 "
         f"{_ms(login['login']['p50_ms'])} p99 {_ms(login['login']['p99_ms'])} "
         f"(cpu: server {_pct(login['server_cpu_percent'])}, tool {_pct(login['tool_cpu_percent'])}, "
         f"machine {_pct(login['machine_busy_percent'])} busy)")
+    if history:
+        reply = history["reply"]
+        lines.append(
+            f"history:   HISTORY {history['requested_lines']} answered for "
+            f"{history['answered']:,}/{n}: {history['hist_lines']:,} HIST lines (OK HISTORY "
+            f"counts add up to {history['ok_history_total']:,}); reply p50 "
+            f"{_ms(reply['p50_ms'])} p99 {_ms(reply['p99_ms'])}")
     traffic = result.get("traffic")
     if traffic:
         pace = (f"window {traffic['window']}" if traffic["window"]

@@ -8,6 +8,12 @@ part of a login storm, are only counted, with ``bytes.count``.  The few lines
 before ``OK WHO`` are read one by one with prefix checks; ``chatd.wire``
 parses only the rare error line.
 
+With ``--history-request N`` a client sends ``HISTORY N`` as soon as it reads
+``OK WHO`` and is complete only once it has also read ``OK HISTORY``.  Its
+``HIST`` lines are counted with ``bytes.count`` too, in the same chunks as
+the JOINs around them, so asking costs the tool one search per chunk until
+the answer, not a line-by-line read.
+
 Payload
 -------
 A SAY text is ``SSSSSQQQQQQQQQ T xxx...``: the sender id (5 digits) and its
@@ -37,6 +43,15 @@ _SAY_TIMED: Final = re.compile(rb"SAY [^ ]+ (\d{14}) (\d+)")
 CONNECTING, GREETED, LOGGED_IN = 0, 1, 2
 
 
+def _line_at(data: bytes, prefix: bytes, start: int, end: int) -> int:
+    """Where the first line in ``data[start:end]`` that starts with
+    ``prefix`` starts, or -1 (``start`` is the start of a line)."""
+    if data.startswith(prefix, start):
+        return start
+    found = data.find(b"\n" + prefix, start, end)
+    return found + 1 if found >= 0 else -1
+
+
 def say_line(sender: int, seq: int, sent_ns: int, payload_size: int) -> bytes:
     """The client line ``SAY <text>\\n`` whose text is ``payload_size`` bytes."""
     return (b"SAY %05d%09d %d " % (sender, seq, sent_ns)).ljust(payload_size + 4, b"x") + b"\n"
@@ -63,7 +78,14 @@ class BenchClient(asyncio.Protocol):
         # The room as this client knows it: OK WHO's count, then later JOINs.
         self.who = 0
         self.joins = 0
-        self.complete = False
+        self.heard_all = False  # who + joins reached N
+        self.complete = False  # heard all N, and its HISTORY was answered if asked
+        # HISTORY (--history-request): the reply's HIST lines and OK HISTORY count.
+        self.history_pending = False
+        self.hist_lines = 0
+        self.history_count = 0
+        self.t_history_sent = 0
+        self.t_history = 0
         # SAY lines: count, newest token per sender, lines out of order.
         self.received = 0
         self.reordered = 0
@@ -104,8 +126,12 @@ class BenchClient(asyncio.Protocol):
                 return
         worker = self.worker
         if not self.complete:
-            self.joins += data.count(b"\nJOIN ", start, end) + data.startswith(b"JOIN ", start)
-            if self.who + self.joins >= worker.n_total:
+            if not self.heard_all:
+                self.joins += data.count(b"\nJOIN ", start, end) + data.startswith(b"JOIN ", start)
+                self.heard_all = self.who + self.joins >= worker.n_total
+            if self.history_pending and not self._history_reply(data, start, end):
+                return
+            if self.heard_all and not self.history_pending:
                 self.complete = True
                 worker.client_complete(self)
         if worker.counting:
@@ -138,12 +164,45 @@ class BenchClient(asyncio.Protocol):
                 self.state = LOGGED_IN
                 self.t_login = monotonic_ns()
                 self.worker.client_logged_in(self)
+                wanted = self.worker.spec.history_request
+                if wanted is not None:
+                    self.transport.write(wire.encode(wire.History(str(wanted))))  # type: ignore[union-attr]  # set once connected
+                    self.history_pending = True
+                    self.t_history_sent = monotonic_ns()
             elif line.startswith((b"ERR ", b"BYE ")):
                 self._fail(f"server answered {self.nick}'s login with: "
                            f"{wire.format_line(wire.parse_server_line(line) or wire.Unknown(''))}")
                 return end
             # OK NICK, JOIN (ours), USERS: nothing to learn.
         return start
+
+    def _history_reply(self, data: bytes, start: int, end: int) -> bool:
+        """Count ``HIST`` lines up to ``OK HISTORY``; False if the server
+        refused the request (the run then fails).
+
+        A HISTORY reply is one write, so every HIST line comes before its
+        ``OK HISTORY``; JOIN lines may come before and after it.
+        """
+        ok = _line_at(data, b"OK HISTORY ", start, end)
+        upto = end if ok < 0 else ok
+        self.hist_lines += data.count(b"\nHIST ", start, upto) + data.startswith(b"HIST ", start)
+        refused = _line_at(data, b"ERR ", start, upto)
+        if refused >= 0:
+            line = data[refused:data.index(b"\n", refused)].rstrip(b"\r")
+            self._fail(f"server answered {self.nick}'s HISTORY with: "
+                       f"{line[:80].decode('utf-8', 'replace')}")
+            return False
+        if ok < 0:
+            return True
+        line = data[ok:data.index(b"\n", ok)]
+        try:
+            self.history_count = int(line[len(b"OK HISTORY "):].split()[0])
+        except (ValueError, IndexError):
+            self._fail(f"bad HISTORY count in {line[:80]!r}")
+            return False
+        self.history_pending = False
+        self.t_history = monotonic_ns()
+        return True
 
     def _fail(self, why: str) -> None:
         if not self.greeted.done():

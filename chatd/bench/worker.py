@@ -5,7 +5,8 @@ pickled tuples, and each phase is bounded in time:
 
 1. ``("go", t_ns)``: from ``t_ns`` connect and log in (at most ``slots``
    handshakes in flight, optionally ramped), then report ``settled`` once
-   every client here has heard of all N members.
+   every client here has heard of all N members (and, with
+   ``history_request``, has had its ``HISTORY`` answered).
 2. ``("start", t_start_ns, t_stop_ns)``: senders send from ``t_start`` to
    ``t_stop``, then the worker reports ``stopped`` with its sent count.
 3. ``("expect", total_sent, deadline_ns)``: each receiver is due
@@ -58,6 +59,7 @@ class WorkerSpec:
     lifetime: float = 600.0  # hard stop for the whole process
     use_uvloop: bool = True
     count_only: bool = False  # --check probes: only probes and senders parse SAY lines
+    history_request: int | None = None  # --history-request: HISTORY n after OK WHO
 
 
 class Worker:
@@ -229,6 +231,11 @@ class Worker:
             "t_last_login": self.t_last_login,
             "t_last_complete": self.t_last_complete,
             "join_lines": sum(c.joins for c in self.clients),
+            "heard_all": sum(c.heard_all for c in self.clients),
+            "history_answered": sum(bool(c.t_history) for c in self.clients),
+            "hist_lines": sum(c.hist_lines for c in self.clients),
+            "history_count": sum(c.history_count for c in self.clients),
+            "history_ns": [c.t_history - c.t_history_sent for c in self.clients if c.t_history],
             "cpu_s": self.cpu_login,
         })
 
