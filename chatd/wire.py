@@ -98,7 +98,9 @@ def decode_line(raw: bytes) -> str:
 
 # --- server time (protocol 1.1) -------------------------------------------------
 
-_TIME_SHAPE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+# ASCII digits only: ``\d`` alone also matches other scripts' digits, which
+# ``int()`` and ``strptime`` would read as a time.
+_TIME_SHAPE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z", re.ASCII)
 
 
 def format_time(seconds: float) -> str:
