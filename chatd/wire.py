@@ -124,10 +124,11 @@ def parse_time(text: str) -> float | None:
 
 def split_time(text: str) -> tuple[str | None, str]:
     """``@<time> <line>`` as ``(time, line)``; a line without the prefix is
-    ``(None, line)``.  A prefix that is not a protocol time is not one."""
+    ``(None, line)``.  A prefix that is not a protocol time is not one, nor
+    is a time without the space that ends the prefix."""
     if text.startswith(TIME_PREFIX):
-        stamp, _, rest = text.partition(" ")
-        if parse_time(stamp[1:]) is not None:
+        stamp, space, rest = text.partition(" ")
+        if space and parse_time(stamp[1:]) is not None:
             return stamp[1:], rest
     return None, text
 
