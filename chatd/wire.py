@@ -107,7 +107,15 @@ def format_time(seconds: float) -> str:
     """A moment as the protocol writes it: UTC, ISO 8601, milliseconds, ``Z``
     (``2026-11-25T14:05:03.250Z``).  Truncated, never rounded up, so the
     same float always gives the same text on every node."""
-    whole, millis = divmod(int(seconds * 1000), 1000)
+    # The float product can land one millisecond off either way (near 2**31 s,
+    # parse_time's "...08.989Z" came back as "...08.988Z"): the millisecond is
+    # the last whose float, as parse_time makes it, is not after ``seconds``.
+    millis = int(seconds * 1000)
+    if (millis + 1) / 1000 <= seconds:
+        millis += 1
+    elif millis / 1000 > seconds:
+        millis -= 1
+    whole, millis = divmod(millis, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
@@ -119,7 +127,8 @@ def parse_time(text: str) -> float | None:
         parsed = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
     except ValueError:
         return None
-    return calendar.timegm(parsed) + int(text[20:23]) / 1000
+    # One rounding, from whole milliseconds: the float format_time reads back.
+    return (calendar.timegm(parsed) * 1000 + int(text[20:23])) / 1000
 
 
 def split_time(text: str) -> tuple[str | None, str]:
