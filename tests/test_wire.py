@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from chatd import wire
@@ -77,6 +78,25 @@ VALID_CLIENT_LINES = [
     (b"QUIT", wire.Quit()),
     (b"quit", wire.Quit()),
     (b"QUIT gone fishing", wire.Quit("gone fishing")),
+    # Protocol 1.1.  HISTORY: an optional count of ASCII digits, spaces around it
+    # trimmed; blank counts as absent (the default, 20).
+    (b"HISTORY", wire.History()),
+    (b"history", wire.History()),
+    (b"HISTORY   ", wire.History()),
+    (b"HISTORY 5", wire.History("5")),
+    (b"HiStOrY 5", wire.History("5")),
+    (b"HISTORY   5  ", wire.History("5")),
+    (b"HISTORY 0", wire.History("0")),
+    (b"HISTORY 007", wire.History("007")),
+    # TIME: nothing, ON or OFF in any case.
+    (b"TIME", wire.Time()),
+    (b"time", wire.Time()),
+    (b"TIME ", wire.Time()),
+    (b"TIME ON", wire.Time("ON")),
+    (b"TIME on", wire.Time("ON")),
+    (b"time oN", wire.Time("ON")),
+    (b"TIME   OFF ", wire.Time("OFF")),
+    (b"TIME off", wire.Time("OFF")),
 ]
 
 
@@ -154,6 +174,25 @@ REFUSED_CLIENT_LINES = [
     (b"SAY \xe2\x82", ErrorCode.BAD_ENCODING),
     (b"\xfe", ErrorCode.BAD_ENCODING),
     (b"NICK \xc3", ErrorCode.BAD_ENCODING),
+    # Protocol 1.1: HISTORY takes a whole number of ASCII digits, TIME ON or OFF.
+    (b"HISTORY -1", ErrorCode.BAD_ARGUMENT),
+    (b"HISTORY +5", ErrorCode.BAD_ARGUMENT),
+    (b"HISTORY ten", ErrorCode.BAD_ARGUMENT),
+    (b"HISTORY 5 6", ErrorCode.BAD_ARGUMENT),
+    (b"HISTORY 1.5", ErrorCode.BAD_ARGUMENT),
+    (b"HISTORY 0x10", ErrorCode.BAD_ARGUMENT),
+    (b"HISTORY \t5", ErrorCode.BAD_ARGUMENT),
+    ("HISTORY \u0663".encode(), ErrorCode.BAD_ARGUMENT),  # ARABIC-INDIC DIGIT THREE
+    ("HISTORY \u00b2".encode(), ErrorCode.BAD_ARGUMENT),  # SUPERSCRIPT TWO
+    ("HISTORY \uff15".encode(), ErrorCode.BAD_ARGUMENT),  # FULLWIDTH DIGIT FIVE
+    (b"TIME maybe", ErrorCode.BAD_ARGUMENT),
+    (b"TIME ON OFF", ErrorCode.BAD_ARGUMENT),
+    (b"TIME ONN", ErrorCode.BAD_ARGUMENT),
+    (b"TIME 1", ErrorCode.BAD_ARGUMENT),
+    (b"TIME \tON", ErrorCode.BAD_ARGUMENT),
+    ("TIME \uff2f\uff2e".encode(), ErrorCode.BAD_ARGUMENT),  # FULLWIDTH ON
+    (b"TIMEON", ErrorCode.UNKNOWN_COMMAND),
+    (b"HISTORY5", ErrorCode.UNKNOWN_COMMAND),
 ]
 
 
@@ -315,6 +354,13 @@ SERVER_FORMATS = [
     (wire.HelpLine("NICK <name>  log in"), b"HELP NICK <name>  log in\r\n"),
     (wire.Said("\u00e9", "\u4e16"), "SAY \u00e9 \u4e16\r\n".encode()),
     (wire.Unknown("FROB 1 2"), b"FROB 1 2\r\n"),
+    # Protocol 1.1.
+    (wire.Hist("2026-11-25T14:05:03.250Z", "SAY ann hi  there"),
+     b"HIST 2026-11-25T14:05:03.250Z SAY ann hi  there\r\n"),
+    (wire.Ok("HISTORY", "3"), b"OK HISTORY 3\r\n"),
+    (wire.Ok("TIME", "2026-11-25T14:05:03.250Z"), b"OK TIME 2026-11-25T14:05:03.250Z\r\n"),
+    (wire.Ok("TIME", "ON"), b"OK TIME ON\r\n"),
+    (wire.Error(ErrorCode.BAD_ARGUMENT, "no"), b"ERR bad-argument no\r\n"),
 ]
 
 CLIENT_FORMATS = [
@@ -329,6 +375,11 @@ CLIENT_FORMATS = [
     (wire.Quit(), b"QUIT\r\n"),
     (wire.Quit("bye"), b"QUIT bye\r\n"),
     (wire.Help(), b"HELP\r\n"),
+    (wire.History(), b"HISTORY\r\n"),
+    (wire.History("5"), b"HISTORY 5\r\n"),
+    (wire.Time(), b"TIME\r\n"),
+    (wire.Time("on"), b"TIME ON\r\n"),
+    (wire.Time("OFF"), b"TIME OFF\r\n"),
 ]
 
 
@@ -423,6 +474,14 @@ SERVER_LINES = [
     (b"BYE server shutting down", wire.Bye("server shutting down")),
     (b"HELP NICK <name>  log in", wire.HelpLine("NICK <name>  log in")),
     (b"SAY ann \x1b[2Jgotcha", wire.Said("ann", "[2Jgotcha")),
+    # Protocol 1.1.
+    (b"HIST 2026-11-25T14:05:03.250Z SAY ann hi  there",
+     wire.Hist("2026-11-25T14:05:03.250Z", "SAY ann hi  there")),
+    (b"HIST 2026-11-25T14:05:03.250Z SAY ann  lead",
+     wire.Hist("2026-11-25T14:05:03.250Z", "SAY ann  lead")),
+    (b"OK HISTORY 0", wire.Ok("HISTORY", "0")),
+    (b"OK TIME 2026-11-25T14:05:03.250Z", wire.Ok("TIME", "2026-11-25T14:05:03.250Z")),
+    (b"OK TIME OFF", wire.Ok("TIME", "OFF")),
 ]
 
 
@@ -468,7 +527,10 @@ nicks = st.builds(str.__add__, st.sampled_from(_LETTERS),
                   st.text(_LETTERS + "0123456789_-", max_size=NICK_MAX - 1))
 # Text as a peer could send it once cleaned: no controls (but TAB), no
 # surrogates (not encodable), no line breaks.
-clean_chars = st.characters(blacklist_categories=("Cs", "Cc")) | st.just("\t")
+clean_chars = st.characters(
+    blacklist_categories=("Cs", "Cc"),
+    blacklist_characters="".join(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]),
+) | st.just("\t")
 clean_text = st.text(clean_chars, max_size=30)
 words = st.text(clean_chars.filter(lambda c: c != " "), min_size=1, max_size=12)
 opt_text = st.none() | clean_text
@@ -495,6 +557,8 @@ client_messages = st.one_of(
     built(wire.Ping, opt_text),
     built(wire.Quit, opt_text),
     st.just(wire.Help()),
+    built(wire.History, st.none() | st.text("0123456789", min_size=1, max_size=12)),
+    built(wire.Time, st.sampled_from([None, "ON", "OFF", "on", "Off", " ON "])),
 )
 
 server_messages = st.one_of(
@@ -511,10 +575,12 @@ server_messages = st.one_of(
     built(wire.Pong, opt_text),
     built(wire.Bye, clean_text),
     built(wire.HelpLine, clean_text),
+    built(wire.Hist, words, clean_text),
 )
 
 verbs = st.sampled_from([b"NICK ", b"SAY ", b"WALL ", b"TELL ", b"WHO", b"OPER ", b"PING ",
-                         b"QUIT ", b"HELP", b"say  ", b"tell bob ", b""])
+                         b"QUIT ", b"HELP", b"say  ", b"tell bob ", b"",
+                         b"HISTORY ", b"history  ", b"TIME ", b"time o", b"@"])
 
 
 class TestProperties:
@@ -571,3 +637,234 @@ class TestBadNickReply:
             wire.parse_client_line(b"NICK " + b"x" * 1000)
         assert caught.value.code == ErrorCode.BAD_NICK
         assert caught.value.text.startswith("'" + "x" * 20 + "...' is not a valid nick")
+
+
+# --- protocol 1.1: HISTORY, TIME, HIST and the @<time> prefix ---------------------
+
+
+class TestHistoryAndTimeCommands:
+    """What HISTORY and TIME ask for, and how a bad argument is refused."""
+
+    @pytest.mark.parametrize(("raw", "lines"), [
+        (b"HISTORY", wire.HISTORY_DEFAULT), (b"HISTORY 0", 0), (b"HISTORY 5", 5),
+        (b"HISTORY 007", 7), (b"HISTORY 999999999", 999_999_999),
+        (b"HISTORY 1000000000", 10**9), (b"HISTORY " + b"9" * 400, 10**9),
+    ])
+    def test_history_asks_for_a_number_of_lines(self, raw: bytes, lines: int) -> None:
+        """A bare HISTORY asks for 20 lines; a huge count is read as 'as many as are kept'
+        without building a huge integer."""
+        message = parse(raw)
+        assert isinstance(message, wire.History)
+        assert message.lines == lines
+
+    def test_default_is_twenty(self) -> None:
+        """The spec's default count is 20."""
+        assert wire.HISTORY_DEFAULT == 20
+
+    def test_history_bad_argument_names_the_argument(self) -> None:
+        """The bad-argument text quotes what was sent and shows the right form."""
+        with pytest.raises(ChatError) as info:
+            parse(b"HISTORY ten")
+        assert info.value.code == ErrorCode.BAD_ARGUMENT
+        assert info.value.text == "HISTORY takes a number of lines, like HISTORY 20; not 'ten'"
+
+    def test_time_bad_argument_names_the_argument(self) -> None:
+        """TIME with anything but ON or OFF says what it takes."""
+        with pytest.raises(ChatError) as info:
+            parse(b"TIME maybe")
+        assert info.value.code == ErrorCode.BAD_ARGUMENT
+        assert info.value.text == "TIME takes ON, OFF or nothing; not 'maybe'"
+
+    @pytest.mark.parametrize("raw", [b"HISTORY " + b"x" * 1000, b"TIME " + b"x" * 1000])
+    def test_bad_argument_text_is_bounded(self, raw: bytes) -> None:
+        """A huge bad argument is quoted as its first 20 characters and '...'."""
+        with pytest.raises(ChatError) as info:
+            parse(raw)
+        assert info.value.code == ErrorCode.BAD_ARGUMENT
+        assert "'" + "x" * 20 + "...'" in info.value.text and len(info.value.text) < 100
+
+    def test_time_mode_is_kept_upper_case(self) -> None:
+        """``TIME on`` and ``TIME ON`` are the same message, whose mode is ``ON``."""
+        assert parse(b"TIME on") == parse(b"TIME ON") == wire.Time(wire.TIME_ON)
+        assert wire.Time("oFf").mode == wire.TIME_OFF
+
+    def test_bad_argument_is_a_chat_error_at_construction(self) -> None:
+        """A client building TIME or HISTORY from user input learns of a bad argument at once."""
+        for build in (lambda: wire.Time("sometimes"), lambda: wire.History("-3")):
+            with pytest.raises(ChatError) as info:
+                build()
+            assert info.value.code == ErrorCode.BAD_ARGUMENT
+
+    def test_hist_gives_the_replayed_line_parsed(self) -> None:
+        """A HIST line's ``message`` is the line it carries, as the server message it was."""
+        hist = wire.parse_server_line(b"HIST 2026-11-25T14:05:03.250Z SAY ann  two  spaces")
+        assert isinstance(hist, wire.Hist)
+        assert hist.time == "2026-11-25T14:05:03.250Z"
+        assert hist.message == wire.Said("ann", " two  spaces")
+
+    @pytest.mark.parametrize("raw", [b"HIST", b"HIST 2026-11-25T14:05:03.250Z",
+                                     b"HIST 2026-11-25T14:05:03.250Z   "])
+    def test_hist_without_a_line_is_unknown(self, raw: bytes) -> None:
+        """A HIST line missing its time or its line is kept as Unknown, not raised."""
+        assert isinstance(wire.parse_server_line(raw), wire.Unknown)
+
+
+# 2026-11-25T14:05:03Z, the spec's example, in seconds since the epoch.
+EXAMPLE = 1795615503
+
+
+class TestServerTime:
+    """Times: UTC, ISO 8601, milliseconds, Z; truncated, never rounded up."""
+
+    @pytest.mark.parametrize(("seconds", "text"), [
+        (EXAMPLE + 0.25, "2026-11-25T14:05:03.250Z"),
+        (0.0, "1970-01-01T00:00:00.000Z"),
+        (0.9999, "1970-01-01T00:00:00.999Z"),
+        (0.0009, "1970-01-01T00:00:00.000Z"),
+        (EXAMPLE + 0.9999, "2026-11-25T14:05:03.999Z"),
+        (EXAMPLE + 0.0005, "2026-11-25T14:05:03.000Z"),
+        (EXAMPLE - 0.0001, "2026-11-25T14:05:02.999Z"),
+        (951782400.5, "2000-02-29T00:00:00.500Z"),
+        (2**31, "2038-01-19T03:14:08.000Z"),
+    ])
+    def test_format_time(self, seconds: float, text: str) -> None:
+        """A moment is written with milliseconds, truncated: 0.9999 s is .999Z, not 1.000Z."""
+        assert wire.format_time(seconds) == text
+
+    @pytest.mark.parametrize(("text", "seconds"), [
+        ("2026-11-25T14:05:03.250Z", EXAMPLE + 0.25),
+        ("1970-01-01T00:00:00.000Z", 0.0),
+        ("2000-02-29T23:59:59.999Z", 951868799.999),
+    ])
+    def test_parse_time(self, text: str, seconds: float) -> None:
+        """A protocol time reads back as seconds since the epoch, UTC."""
+        assert wire.parse_time(text) == pytest.approx(seconds, abs=1e-6)
+
+    @pytest.mark.parametrize("text", [
+        "", "now", "2026-11-25T14:05:03Z", "2026-11-25T14:05:03.25Z", "2026-11-25T14:05:03.2500Z",
+        "2026-11-25 14:05:03.250Z", "2026-11-25T14:05:03.250", "2026-11-25T14:05:03.250+00:00",
+        "2026-11-25t14:05:03.250z", "2026-11-25T14:05:03.250Z ", " 2026-11-25T14:05:03.250Z",
+        "2026-13-01T00:00:00.000Z", "2026-02-30T00:00:00.000Z", "2026-11-25T25:00:00.000Z",
+        "2026-11-25T14:61:00.000Z", "26-11-25T14:05:03.250Z", "2026-11-25T14:05:03.250Z\r\n",
+        "@2026-11-25T14:05:03.250Z",
+        # Digits that are not ASCII are not a protocol time, whatever int() makes of them.
+        "\uff12\uff10\uff12\uff16-11-25T14:05:03.250Z",
+        "2026-11-25T14:05:03.\u0662\u0665\u0660Z",
+    ])
+    def test_parse_time_refuses_anything_else(self, text: str) -> None:
+        """Anything but the exact protocol form is not a time (None), never an exception."""
+        assert wire.parse_time(text) is None
+
+    @settings(max_examples=300, deadline=None)
+    @given(seconds=st.floats(min_value=0, max_value=4102444800))  # 1970 to 2100
+    def test_format_truncates(self, seconds: float) -> None:
+        """The written time is at or before the moment, by less than a millisecond."""
+        parsed = wire.parse_time(wire.format_time(seconds))
+        assert parsed is not None
+        assert parsed <= seconds < parsed + 0.001
+
+    @settings(max_examples=300, deadline=None)
+    @given(moment=st.datetimes(min_value=datetime.datetime(1970, 1, 1),
+                               max_value=datetime.datetime(2099, 12, 31)),
+           millis=st.integers(0, 999))
+    @example(moment=datetime.datetime(2004, 1, 10, 13, 37, 4), millis=990)   # just past 2**30 s
+    @example(moment=datetime.datetime(2038, 1, 19, 3, 14, 8), millis=989)    # just past 2**31 s
+    def test_time_text_round_trips(self, moment: datetime.datetime, millis: int) -> None:
+        """Every protocol time parses to a moment that is written back as the same text."""
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+        parsed = wire.parse_time(text)
+        assert parsed is not None
+        assert wire.format_time(parsed) == text
+
+    @settings(max_examples=200, deadline=None)
+    @given(seconds=st.floats(min_value=0, max_value=4102444800))
+    def test_formatted_time_round_trips(self, seconds: float) -> None:
+        """Writing, reading and writing again gives the same text."""
+        text = wire.format_time(seconds)
+        parsed = wire.parse_time(text)
+        assert parsed is not None and wire.format_time(parsed) == text
+
+
+STAMP = "2026-11-25T14:05:03.250Z"
+
+
+class TestTimePrefix:
+    """``@<time> `` before a line, after TIME ON; what is not a time is not a prefix."""
+
+    @pytest.mark.parametrize(("text", "expected"), [
+        (f"@{STAMP} SAY ann hi", (STAMP, "SAY ann hi")),
+        (f"@{STAMP} OK TIME ON", (STAMP, "OK TIME ON")),
+        (f"@{STAMP} HIST 2026-11-25T14:00:00.000Z SAY ann hi",
+         (STAMP, "HIST 2026-11-25T14:00:00.000Z SAY ann hi")),
+        (f"@{STAMP} SAY ann  two  spaces", (STAMP, "SAY ann  two  spaces")),
+        (f"@{STAMP} ", (STAMP, "")),
+        ("SAY ann hi", (None, "SAY ann hi")),
+        ("OK TIME OFF", (None, "OK TIME OFF")),
+        (f"SAY ann @{STAMP} hi", (None, f"SAY ann @{STAMP} hi")),
+        ("@bob hi there", (None, "@bob hi there")),
+        ("@2026-11-25T14:05:03Z SAY ann hi", (None, "@2026-11-25T14:05:03Z SAY ann hi")),
+        ("@ SAY ann hi", (None, "@ SAY ann hi")),
+        ("@", (None, "@")),
+        # The prefix is the time *and* its space: a bare time is no prefix.
+        (f"@{STAMP}", (None, f"@{STAMP}")),
+        ("", (None, "")),
+    ])
+    def test_split_time(self, text: str, expected: tuple[str | None, str]) -> None:
+        """split_time takes a real ``@<time> `` off the front, and leaves anything else alone."""
+        assert wire.split_time(text) == expected
+
+    @pytest.mark.parametrize("ending", [b"", b"\r"], ids=["bare", "cr"])
+    @pytest.mark.parametrize(("raw", "expected"), [
+        (b"@" + STAMP.encode() + b" SAY ann hi", (STAMP, wire.Said("ann", "hi"))),
+        (b"@" + STAMP.encode() + b" OK TIME ON", (STAMP, wire.Ok("TIME", "ON"))),
+        (b"@" + STAMP.encode() + b" USERS ann bob", (STAMP, wire.Users(("ann", "bob")))),
+        (b"@" + STAMP.encode() + b" HIST 2026-11-25T14:00:00.000Z SAY ann hi",
+         (STAMP, wire.Hist("2026-11-25T14:00:00.000Z", "SAY ann hi"))),
+        (b"@" + STAMP.encode() + b" FROB 1", (STAMP, wire.Unknown("FROB 1"))),
+        (b"SAY ann hi", (None, wire.Said("ann", "hi"))),
+        (b"OK TIME OFF", (None, wire.Ok("TIME", "OFF"))),
+        (b"@notatime SAY ann hi", (None, wire.Unknown("@notatime SAY ann hi"))),
+        (b"@" + STAMP.encode(), (None, wire.Unknown("@" + STAMP))),
+        (b"@" + STAMP.encode() + b" ", (STAMP, None)),
+        (b"", (None, None)),
+    ])
+    def test_parse_timed_server_line(self, raw: bytes, ending: bytes,
+                                     expected: tuple[str | None, wire.Message | None]) -> None:
+        """A prefixed line gives its time and the 1.0 message; any other line gives no time
+        and parses as 1.0 does; bytes and str (with its CRLF) read the same."""
+        assert wire.parse_timed_server_line(raw + ending) == expected
+        assert wire.parse_timed_server_line(raw.decode() + ending.decode() + "\n") == expected
+
+    def test_prefix_with_bad_utf8_after_it(self) -> None:
+        """A prefixed line whose rest is not UTF-8 keeps its time; the rest is Unknown."""
+        when, message = wire.parse_timed_server_line(b"@" + STAMP.encode() + b" SAY ann \xc3(")
+        assert when == STAMP and isinstance(message, wire.Unknown)
+
+    @settings(max_examples=300, deadline=None)
+    @given(message=server_messages, seconds=st.floats(min_value=0, max_value=4102444800))
+    def test_prefixed_server_message_round_trips(self, message: wire.Message,
+                                                 seconds: float) -> None:
+        """Any server message after ``@<time> `` reads back as that time and that message."""
+        when = wire.format_time(seconds)
+        data = b"@" + when.encode() + b" " + wire.encode(message)
+        assert wire.parse_timed_server_line(data[:-2]) == (when, message)
+        assert wire.parse_timed_server_line(data.decode()) == (when, message)
+
+    @settings(max_examples=300, deadline=None)
+    @given(raw=st.tuples(st.sampled_from([b"@", b"@" + STAMP.encode(), b"@" + STAMP.encode() + b" ",
+                                          b"HIST ", b"HIST " + STAMP.encode() + b" ", b""]),
+                         st.binary(max_size=50)).map(b"".join))
+    def test_timed_parse_of_any_bytes_never_raises(self, raw: bytes) -> None:
+        """Any bytes, prefixed or not, give a time or None and a message or None; a str
+        line that decodes reads the same as its bytes."""
+        when, message = wire.parse_timed_server_line(raw)
+        assert when is None or wire.parse_time(when) is not None
+        assert message is None or isinstance(message, wire.Message)
+        assert wire.parse_server_line(raw) is None or isinstance(wire.parse_server_line(raw),
+                                                                 wire.Message)
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            return
+        if "\n" not in text and "\r" not in text:
+            assert wire.parse_timed_server_line(text) == (when, message)
