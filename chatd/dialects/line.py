@@ -221,7 +221,11 @@ class LineDialect:
             case wire.History() as request:
                 self._replay(session.history(request.lines))
             case wire.Time(mode=None):
-                self._send(wire.Ok("TIME", wire.format_time(self._clock())))
+                # One reading of the clock: after TIME ON, the prefix and the
+                # time answered are the same moment.
+                now = self._clock()
+                stamp = time_prefix(now) if self.timed else b""
+                self._peer.send(stamp + wire.encode(wire.Ok("TIME", wire.format_time(now))))
             case wire.Time(mode=mode):
                 # Switch first: OK TIME ON is itself stamped, OK TIME OFF not.
                 self._peer.speak(TIMED if mode == wire.TIME_ON else NAME)
