@@ -270,3 +270,195 @@ class TestLineDialect:
         [(verb, data)] = peer.take()  # type: ignore[misc]
         assert verb == "send" and data.startswith(b"ERR unknown-command ")
         assert not dialect.session.closed
+
+
+# --- protocol 1.1: TIME, and the @<time> prefix on every reply ---------------------
+
+STAMP = "@2025-11-25T14:05:03.250Z "  # NOW as a prefix
+
+
+class TickingClock:
+    """A clock a millisecond later at every reading, to see how often a reply reads it."""
+
+    def __init__(self, start: float = NOW) -> None:
+        self.now = start
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        self.now += 0.001
+        return self.now
+
+
+def timed_dialect(clock: Any = None, **kwargs: Any) -> tuple[line.LineDialect, RecordingPeer]:
+    """A dialect that has sent TIME ON, with that exchange taken."""
+    peer = RecordingPeer(**kwargs)
+    room = Room(LocalBus(lambda: 0.0), NoAudience())
+    dialect = line.LineDialect(room, peer, clock or (lambda: NOW))
+    peer.session = dialect.session
+    dialect.line_received(b"TIME ON")
+    peer.take()
+    return dialect, peer
+
+
+def sent_lines(calls: list[tuple[str, bytes] | tuple[str]]) -> list[bytes]:
+    """Every line the dialect sent, with its CRLF, across its sends."""
+    data = b"".join(call[1] for call in calls if call[0] == "send" and len(call) == 2)
+    return [part + b"\r\n" for part in data.split(b"\r\n")[:-1]]
+
+
+# Each reply a connection can get without logging in (the others need a room;
+# see test_history_room.py), driven through the dialect.
+REPLIES = {
+    "pong": lambda d: d.line_received(b"PING x"),
+    "err-unknown": lambda d: d.line_received(b"FROB"),
+    "err-bad-argument": lambda d: d.line_received(b"TIME maybe"),
+    "err-need-nick": lambda d: d.line_received(b"HISTORY"),
+    "err-missing": lambda d: d.line_received(b"NICK"),
+    "help": lambda d: d.line_received(b"HELP"),
+    "who": lambda d: d.line_received(b"WHO"),
+    "ok-time": lambda d: d.line_received(b"TIME"),
+    "ok-nick": lambda d: d.nick_ok("ann"),
+    "welcome": lambda d: d.welcome(["ann", "bob"]),
+    "too-long": lambda d: d.line_too_long(),
+    "flood": lambda d: d.flooding(5.0),
+    "bye": lambda d: d.line_received(b"QUIT"),
+    "bye-server": lambda d: d.goodbye("server shutting down"),
+}
+
+
+class TestTime:
+    """TIME answers the clock; TIME ON and OFF switch the connection's wording."""
+
+    def test_time_answers_the_clock(self) -> None:
+        """TIME is OK TIME with the server's clock, unprefixed for a 1.0 connection."""
+        dialect, peer = make_dialect()
+        dialect.line_received(b"TIME")
+        assert peer.take() == [("send", b"OK TIME 2025-11-25T14:05:03.250Z\r\n")]
+
+    def test_time_on_switches_first_then_answers_prefixed(self) -> None:
+        """TIME ON moves the connection to the timed wording, then OK TIME ON is itself
+        prefixed."""
+        dialect, peer = make_dialect()
+        dialect.line_received(b"time on")
+        assert peer.take() == [("speak", line.TIMED.encode()),
+                               ("send", STAMP.encode() + b"OK TIME ON\r\n")]
+        assert dialect.timed
+
+    def test_time_off_switches_back_and_answers_unprefixed(self) -> None:
+        """TIME OFF moves the connection back to the 1.0 wording; OK TIME OFF is not
+        prefixed."""
+        dialect, peer = timed_dialect()
+        dialect.line_received(b"TIME OFF")
+        assert peer.take() == [("speak", line.NAME.encode()), ("send", b"OK TIME OFF\r\n")]
+        assert not dialect.timed
+
+    def test_time_on_twice_answers_again(self) -> None:
+        """TIME ON when it is already on just answers again, prefixed."""
+        dialect, peer = timed_dialect()
+        dialect.line_received(b"TIME ON")
+        assert peer.take() == [("speak", line.TIMED.encode()),
+                               ("send", STAMP.encode() + b"OK TIME ON\r\n")]
+
+    def test_bad_argument_changes_nothing(self) -> None:
+        """TIME with a bad argument is refused and leaves the wording as it was."""
+        dialect, peer = make_dialect()
+        dialect.line_received(b"TIME maybe")
+        assert peer.take() == [("send", b"ERR bad-argument TIME takes ON, OFF or nothing; "
+                                        b"not 'maybe'\r\n")]
+        assert not dialect.timed
+
+    def test_time_under_time_on_reads_the_clock_once(self) -> None:
+        """OK TIME after TIME ON is one reading of the clock: its prefix and its time agree."""
+        clock = TickingClock()
+        dialect, peer = timed_dialect(clock)
+        dialect.line_received(b"TIME")
+        [reply] = sent_lines(peer.take())
+        when, message = wire.parse_timed_server_line(reply)
+        assert message == wire.Ok("TIME", when)
+
+
+class TestTimePrefixOnReplies:
+    """After TIME ON every reply line starts with @<time>; after TIME OFF none does."""
+
+    @pytest.mark.parametrize("reply", REPLIES.values(), ids=REPLIES.keys())
+    def test_every_reply_line_is_prefixed_after_time_on(self, reply: Any) -> None:
+        """Each line of each reply kind is ``@<time> `` and then its 1.0 line."""
+        plain, plain_peer = make_dialect()
+        reply(plain)
+        dialect, peer = timed_dialect()
+        reply(dialect)
+        expected = [STAMP.encode() + raw for raw in sent_lines(plain_peer.take())]
+        assert expected and sent_lines(peer.take()) == expected
+
+    @pytest.mark.parametrize("reply", REPLIES.values(), ids=REPLIES.keys())
+    def test_no_reply_line_is_prefixed_after_time_off(self, reply: Any) -> None:
+        """After TIME OFF every reply is exactly what a 1.0 connection gets."""
+        plain, plain_peer = make_dialect()
+        reply(plain)
+        dialect, peer = timed_dialect()
+        dialect.line_received(b"TIME OFF")
+        peer.take()
+        reply(dialect)
+        assert sent_lines(peer.take()) == sent_lines(plain_peer.take())
+
+    def test_greeting_is_never_prefixed(self) -> None:
+        """HELLO has no prefix, even from a dialect that is timed."""
+        dialect, peer = timed_dialect()
+        dialect.greet()
+        assert peer.take() == [("send", f"HELLO chatd/{__version__} {line.GREETING}\r\n".encode())]
+
+    @pytest.mark.parametrize("reply", [lambda d: d.line_received(b"HELP"),
+                                       lambda d: d.welcome([f"user{i}" for i in range(40)])],
+                             ids=["help", "users"])
+    def test_all_lines_of_one_reply_bear_one_time(self, reply: Any) -> None:
+        """A reply of several lines reads the clock once: every line has the same prefix."""
+        dialect, peer = timed_dialect(TickingClock(), max_line=64)
+        reply(dialect)
+        lines = sent_lines(peer.take())
+        assert len(lines) > 1
+        assert {raw.split(b" ", 1)[0] for raw in lines} == {lines[0].split(b" ", 1)[0]}
+
+    def test_prefix_time_is_the_clock_at_the_reply(self) -> None:
+        """The prefix is the time the reply was made, as the clock says then."""
+        clock = TickingClock()
+        dialect, peer = timed_dialect(clock)
+        dialect.line_received(b"PING a")
+        dialect.line_received(b"PING b")
+        first, second = (wire.parse_timed_server_line(raw[:-2])[0]
+                         for raw in sent_lines(peer.take()))
+        assert first is not None and second is not None
+        assert wire.parse_time(first) < wire.parse_time(second)  # type: ignore[operator]
+
+    @settings(max_examples=100, deadline=None)
+    @given(names=st.lists(nicks, min_size=1, max_size=60),
+           max_line=st.integers(min_value=len(STAMP) + len("USERS ") + NICK_MAX + 2,
+                                max_value=300))
+    def test_prefixed_users_lines_stay_within_max_line(self, names: list[str],
+                                                       max_line: int) -> None:
+        """With the prefix, every USERS line still fits in max_line bytes, CRLF included,
+        and together they list every nick in order."""
+        dialect, peer = timed_dialect(max_line=max_line)
+        dialect.welcome(names)
+        lines = sent_lines(peer.take())
+        assert all(raw.startswith(STAMP.encode()) and len(raw) <= max_line for raw in lines)
+        assert lines[-1] == STAMP.encode() + f"OK WHO {len(names)}\r\n".encode()
+        assert nicks_from([raw[len(STAMP):] for raw in lines[:-1]]) == names
+
+
+class TestHistLine:
+    """One line of a HISTORY reply."""
+
+    def test_hist_line_is_hist_time_and_the_delivered_line(self) -> None:
+        """``HIST <time>`` then, byte for byte, the line that was delivered for the event."""
+        stamped = Stamped(7, NOW, Said("ann", "  two  spaces\t"))
+        assert line.hist_line(stamped) == (b"HIST 2025-11-25T14:05:03.250Z "
+                                           + line.encode_event(stamped))
+        message = wire.parse_server_line(line.hist_line(stamped)[:-2])
+        assert isinstance(message, wire.Hist)
+        assert message.message == wire.Said("ann", "  two  spaces\t")
+
+    def test_timed_event_is_prefixed_with_its_own_stamp(self) -> None:
+        """After TIME ON a room event bears the time the bus stamped, not the clock's now."""
+        stamped = Stamped(7, NOW + 60, Said("ann", "hi"))
+        assert line.encode_timed_event(stamped) == b"@2025-11-25T14:06:03.250Z SAY ann hi\r\n"
