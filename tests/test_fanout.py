@@ -207,3 +207,105 @@ class TestTellAndSend:
         rig.fanout.broadcast(said(1))
         rig.fanout.send(lurker, b"PONG;")
         assert rig.take()[1] == [("lurker", b"PONG;")]
+
+
+class TestMove:
+    """``move``: a member switches wording (protocol 1.1's TIME ON and OFF) and loses
+    and repeats nothing, even with a turn's broadcasts pending."""
+
+    def test_move_mid_turn_writes_what_is_due_first(self) -> None:
+        """What the member was due in the old wording is written at the move; what comes
+        after reaches it in the new wording at the turn's end; the others see no change."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.move(ann, "web")
+        assert rig.take() == ([("line", 1)], [("ann", b"line:1;")])
+        rig.fanout.broadcast(said(2))
+        rig.scheduler.run_turn()
+        calls, writes = rig.take()
+        assert calls == [("line", 2), ("web", 2)]
+        assert sorted(writes) == [("ann", b"web:2;"), ("bob", b"line:1;line:2;")]
+
+    def test_reply_after_move_follows_in_the_new_outbox(self) -> None:
+        """A reply after the move (``OK TIME ON``) comes after everything due before it,
+        and before the broadcasts after it."""
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.move(ann, "web")
+        rig.fanout.send(ann, b"OK TIME ON;")
+        rig.fanout.broadcast(said(2))
+        rig.scheduler.run_turn()
+        assert b"".join(data for _, data in rig.take()[1]) == b"line:1;OK TIME ON;web:2;"
+
+    def test_move_into_a_wording_with_its_own_pending_turn(self) -> None:
+        """Joining a wording whose outbox already holds this turn's broadcasts (for its
+        other members) repeats none of them: the mover already had them."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("cy", "web")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.broadcast(said(2))
+        rig.fanout.move(ann, "web")
+        rig.fanout.broadcast(said(3))
+        rig.scheduler.run_turn()
+        writes = rig.take()[1]
+        assert [data for name, data in writes if name == "ann"] == [b"line:1;line:2;", b"web:3;"]
+        assert [data for name, data in writes if name == "cy"] == [b"web:1;web:2;web:3;"]
+
+    def test_move_there_and_back_in_one_turn(self) -> None:
+        """TIME ON then TIME OFF in one turn: every broadcast exactly once, in order."""
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.move(ann, "web")
+        rig.fanout.broadcast(said(2))
+        rig.fanout.move(ann, "line")
+        rig.fanout.broadcast(said(3))
+        rig.scheduler.run_turn()
+        assert b"".join(data for _, data in rig.take()[1]) == b"line:1;web:2;line:3;"
+
+    def test_move_to_the_same_wording_repeats_nothing(self) -> None:
+        """TIME ON when already on: what is due is written once, and nothing again."""
+        rig = Rig()
+        ann = rig.login("ann", "web")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.move(ann, "web")
+        rig.fanout.broadcast(said(2))
+        rig.scheduler.run_turn()
+        assert rig.take()[1] == [("ann", b"web:1;"), ("ann", b"web:2;")]
+
+    def test_move_with_nothing_due_writes_nothing(self) -> None:
+        """A move with no broadcast pending makes no (empty) write."""
+        rig = Rig()
+        ann = rig.login("ann")
+        rig.fanout.move(ann, "web")
+        assert rig.take() == ([], [])
+        assert ann.dialect == "web"
+
+    def test_move_before_login_only_changes_the_wording(self) -> None:
+        """A connection not in the audience just speaks the new wording: its later login,
+        a WALL and a TELL all use it."""
+        rig = Rig()
+        rig.login("bob")
+        ann = rig.connect("ann")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.move(ann, "web")
+        assert ann.dialect == "web" and rig.take()[1] == []
+        rig.fanout.add(ann)
+        rig.fanout.broadcast(said(2))
+        rig.fanout.tell(ann, Stamped(3, 0.0, Told("bob", "ann", "psst")))
+        rig.scheduler.run_turn()
+        assert [data for name, data in rig.take()[1] if name == "ann"] == [b"web:2;web:3;"]
+        rig.fanout.wall(Stamped(4, 0.0, Walled("*", "fire")))
+        assert ("ann", b"web:4;") in rig.take()[1]
+
+    def test_removed_after_move_leaves_the_new_outbox(self) -> None:
+        """A member that moved and then leaves hears nothing more in either wording."""
+        rig = Rig()
+        ann, _ = rig.login("ann"), rig.login("bob")
+        rig.fanout.move(ann, "web")
+        rig.fanout.remove(ann)
+        rig.fanout.broadcast(said(1))
+        rig.scheduler.run_turn()
+        assert rig.take() == ([("line", 1)], [("bob", b"line:1;")])

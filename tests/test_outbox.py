@@ -291,3 +291,48 @@ class TestReentrancy:
         outbox.broadcast(b"A\r\n")
         scheduler.run_turn()
         assert bob.stream == b"A\r\nX\r\n"
+
+
+class TestCatchUp:
+    """``catch_up``: a sink gets what it is due now, so it can leave for another outbox."""
+
+    def test_catch_up_writes_the_pending_share(self) -> None:
+        """The sink gets this turn's broadcasts so far, and the flush does not repeat them."""
+        outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")
+        outbox.broadcast(b"A\r\n")
+        outbox.broadcast(b"B\r\n")
+        outbox.catch_up(ann)
+        assert ann.writes == [b"A\r\nB\r\n"] and bob.writes == []
+        outbox.broadcast(b"C\r\n")
+        scheduler.run_turn()
+        assert ann.stream == b"A\r\nB\r\nC\r\n"
+        assert bob.stream == b"A\r\nB\r\nC\r\n"
+
+    def test_catch_up_with_nothing_due_writes_nothing(self) -> None:
+        """No pending broadcast, or all of it already had: no write, not even an empty one."""
+        outbox, _, (ann,) = build_outbox("ann")
+        outbox.catch_up(ann)
+        assert ann.writes == []
+        outbox.broadcast(b"A\r\n")
+        outbox.catch_up(ann)
+        outbox.catch_up(ann)
+        assert ann.writes == [b"A\r\n"]
+
+    def test_catch_up_then_remove_loses_nothing(self) -> None:
+        """Caught up and removed in one turn, the sink has had exactly what was broadcast
+        while it was in the audience."""
+        outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")
+        outbox.broadcast(b"A\r\n")
+        outbox.catch_up(ann)
+        outbox.remove(ann)
+        outbox.broadcast(b"B\r\n")
+        scheduler.run_turn()
+        assert ann.stream == b"A\r\n" and bob.stream == b"A\r\nB\r\n"
+
+    def test_contains_is_membership_of_the_audience(self) -> None:
+        """``in`` tells whether a sink hears this outbox's broadcasts."""
+        outbox, _, (ann,) = build_outbox("ann")
+        stranger = RecordingSink("stranger")
+        assert ann in outbox and stranger not in outbox
+        outbox.remove(ann)
+        assert ann not in outbox
