@@ -89,6 +89,13 @@ class Rig:
         return taken
 
 
+def stream(writes: list[Record]) -> bytes:
+    """The bytes of ``(name, data)`` writes, joined in order, as one peer reads them."""
+    chunks = [record[1] for record in writes if isinstance(record[1], bytes)]
+    assert len(chunks) == len(writes), writes
+    return b"".join(chunks)
+
+
 def said(seq: int) -> Stamped:
     return Stamped(seq, 0.0, Said("ann", f"line {seq}"))
 
@@ -237,7 +244,7 @@ class TestMove:
         rig.fanout.send(ann, b"OK TIME ON;")
         rig.fanout.broadcast(said(2))
         rig.scheduler.run_turn()
-        assert b"".join(data for _, data in rig.take()[1]) == b"line:1;OK TIME ON;web:2;"
+        assert stream(rig.take()[1]) == b"line:1;OK TIME ON;web:2;"
 
     def test_move_into_a_wording_with_its_own_pending_turn(self) -> None:
         """Joining a wording whose outbox already holds this turn's broadcasts (for its
@@ -263,7 +270,7 @@ class TestMove:
         rig.fanout.move(ann, "line")
         rig.fanout.broadcast(said(3))
         rig.scheduler.run_turn()
-        assert b"".join(data for _, data in rig.take()[1]) == b"line:1;web:2;line:3;"
+        assert stream(rig.take()[1]) == b"line:1;web:2;line:3;"
 
     def test_move_to_the_same_wording_repeats_nothing(self) -> None:
         """TIME ON when already on: what is due is written once, and nothing again."""
