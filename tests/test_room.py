@@ -15,6 +15,7 @@ import pytest
 from chatd.bus import LocalBus
 from chatd.errors import ChatError, ErrorCode
 from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
+from chatd.history import History
 from chatd.room import CONNECTION_LOST, Room
 from tests.builders import RecordingLog
 
@@ -52,6 +53,7 @@ class RecordingMember:
     events: list[Record]
     nick: str | None = None
     closed: bool = False
+    joined: int | None = None  # the seq of its own JOIN, once welcomed
 
     def logged_in(self, nick: str) -> None:
         self.nick = nick
@@ -240,6 +242,40 @@ class TestSay:
         rig.login("bob")
         rig.room.say("bob", "hi  all")
         assert rig.take() == [("broadcast", Said("bob", "hi  all"))]
+
+
+class TestHistoryCutOff:
+    """Protocol 1.1: a member's HISTORY cut-off is the seq of its own JOIN."""
+
+    def test_welcome_carries_the_seq_of_the_members_own_join(self) -> None:
+        """The room welcomes a member with the seq the bus stamped on its JOIN."""
+        rig = Rig()
+        stamps: list[Stamped] = []
+        rig.bus.subscribe(stamps.append)
+        ann = rig.login("ann")
+        rig.room.say("ann", "before bob")
+        bob = rig.login("bob")
+        joins = {s.event.nick: s.seq for s in stamps if isinstance(s.event, Joined)}
+        assert ann.joined == joins["ann"] and bob.joined == joins["bob"]
+        said_seq = next(s.seq for s in stamps if isinstance(s.event, Said))
+        assert ann.joined < said_seq < bob.joined
+
+    def test_rename_does_not_welcome_again(self) -> None:
+        """A rename is answered with renamed only: the cut-off does not move."""
+        rig = Rig()
+        ann = rig.login("ann")
+        joined = ann.joined
+        rig.room.say("ann", "hi")
+        rig.room.rename(ann, "anna")
+        assert [record[0] for record in rig.take()] == ["broadcast", "renamed", "broadcast"]
+        assert ann.joined == joined
+
+    def test_room_offers_the_history_it_was_given(self) -> None:
+        """The room keeps the history it was built with (None: history off) for sessions."""
+        history = History(5, 1000)
+        room = Room(LocalBus(), RecordingAudience([]), history=history)
+        assert room.history is history
+        assert Rig().room.history is None
 
 
 class TestWall:
