@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from chatclient.chatlog import ChatLog, default_directory, file_name
+from chatclient.client import HISTORY_LINES
 from chatclient.connection import ConnectError, Connection
 from chatclient.state import ClientState
-from chatd.argtypes import remote_port
+from chatd.argtypes import non_negative_int, remote_port
 from chatd.nicks import NICK_RULES, is_valid_nick
 from chatd.wire import DEFAULT_PORT
 
@@ -47,7 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trust the certificate authorities in PEM (implies --tls)")
     parser.add_argument("--plain", action="store_true",
                         help="plain line mode even on a terminal")
+    parser.add_argument("--history", metavar="N", type=non_negative_int,
+                        help="after logging in to a chatd 1.1 server, show the last N lines said "
+                             f"before (default {HISTORY_LINES} on the full screen, 0 in plain "
+                             "mode; 0: none)")
+    parser.add_argument("--log", action="store_true",
+                        help="keep a chat log, one file per server, in "
+                             "$XDG_STATE_HOME/chatd/logs (or ~/.local/state/chatd/logs)")
+    parser.add_argument("--log-dir", metavar="DIR", type=Path,
+                        help="keep the chat log in DIR instead (implies --log)")
     return parser
+
+
+def chat_log(args: argparse.Namespace) -> ChatLog | None:
+    """The chat log the options ask for, or None (no log by default)."""
+    if args.log_dir is None and not args.log:
+        return None
+    directory = args.log_dir or default_directory(os.environ, Path.home())
+    return ChatLog(directory, file_name(args.host, args.port))
 
 
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -57,15 +78,18 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=args.ca_file)
 
 
-async def run_tui(args: argparse.Namespace, tls: ssl.SSLContext | None) -> int:
+async def run_tui(args: argparse.Namespace, tls: ssl.SSLContext | None,
+                  log: ChatLog | None = None) -> int:
     """Connect, then run the full-screen view until the user leaves."""
     from chatclient.ui import build_app  # prompt_toolkit's app only for a terminal
 
     connection = Connection(args.host, args.port, tls=tls)
     await connection.open()
     state = ClientState(f"{args.host}:{args.port}", nick=args.nick)
+    history = HISTORY_LINES if args.history is None else args.history
     view = build_app(state, connection.send, connection.close, bell=not args.no_bell,
-                     members=not args.no_members)
+                     members=not args.no_members, history=history,
+                     log=log.record if log is not None else None)
     connection.start(view.client)
     try:
         await view.app.run_async()
@@ -82,17 +106,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (OSError, ssl.SSLError) as error:
         sys.exit(f"chat-tui: cannot use CA file {args.ca_file}: {error}")
     plain = args.plain or not sys.stdin.isatty()
+    log = chat_log(args)
     try:
         if plain:
             from chatclient.plain import run_plain
-            status = asyncio.run(run_plain(args, tls))
+            status = asyncio.run(run_plain(args, tls, log=log.record if log else None))
         else:
-            status = asyncio.run(run_tui(args, tls))
+            status = asyncio.run(run_tui(args, tls, log))
     except ConnectError as error:
         print(f"chat-tui: cannot connect: {error}", file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         status = 130
+    finally:
+        if log is not None:
+            log.close()
     sys.exit(status)
 
 

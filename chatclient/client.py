@@ -7,6 +7,13 @@ the ``send`` callable it is given, and every change is reported to the
 with a recording ``send`` and no socket or terminal.  Whatever draws the
 session builds its ``Client`` with its own ``on_lines``, so the two are
 wired once, at construction.
+
+Against a chatd 1.1 server, each login (the automatic one after a reconnect
+too) is followed by ``TIME ON`` and ``HISTORY <history>`` (no ``HISTORY``
+when ``history`` is 0); against an older server, by neither.  A chat log,
+if given, is a callable that records every line shown and answers with a
+problem in words the first time it cannot: that becomes one error line and
+the log is dropped.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from chatd.nicks import NICK_RULES, is_valid_nick
 
 Send = Callable[[wire.ClientMessage], bool]
 Listener = Callable[[list[Line]], None]
+Recorder = Callable[[list[Line]], str | None]  # a chat log: the problem, if it failed
 
 QUIT = "quit"
+HISTORY_LINES = 50  # what the full-screen view asks after each login
 
 
 def _ignore(lines: list[Line]) -> None:
@@ -31,13 +40,22 @@ def _ignore(lines: list[Line]) -> None:
 class Client:
     """One chat session, whatever draws it."""
 
-    def __init__(self, state: ClientState, send: Send, on_lines: Listener = _ignore) -> None:
+    def __init__(self, state: ClientState, send: Send, on_lines: Listener = _ignore, *,
+                 history: int = HISTORY_LINES, log: Recorder | None = None) -> None:
         self.state = state
         self._send = send
         self._on_lines = on_lines
+        self._history = history
+        self._log = log
 
     def _emit(self, lines: list[Line]) -> None:
-        """Tell the view something changed (``lines`` may be empty)."""
+        """Log the new lines, then tell the view something changed (``lines``
+        may be empty)."""
+        if lines and self._log is not None:
+            problem = self._log(lines)
+            if problem is not None:
+                self._log = None  # one error line, then no more logging
+                lines = [*lines, self.state.problem(problem)]
         self._on_lines(lines)
 
     # --- the connection's listener interface ---
@@ -51,8 +69,21 @@ class Client:
             self._send(wire.Nick(state.wanted_nick))
         self._emit([])
 
-    def message_received(self, message: wire.ServerMessage) -> None:
-        self._emit(self.state.apply(message))
+    def message_received(self, message: wire.ServerMessage, stamp: str | None = None) -> None:
+        """One server line and its ``@<time>``, if it had one."""
+        state = self.state
+        was_in = state.logged_in
+        lines = state.apply(message, stamp)
+        if state.logged_in and not was_in and state.speaks_1_1:
+            self._after_login()
+        self._emit(lines)
+
+    def _after_login(self) -> None:
+        """Protocol 1.1: time on every line, then what was said before."""
+        if self._send(wire.Time(wire.TIME_ON)):
+            self.state.time_asked()
+        if self._history > 0 and self._send(wire.History(str(self._history))):
+            self.state.history_asked()
 
     def connection_lost(self, reason: str) -> None:
         self._emit(self.state.connection_lost(reason))

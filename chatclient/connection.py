@@ -2,7 +2,8 @@
 
 Bytes are cut into lines by ``chatd.framing.LineFramer`` (the server's own
 framer, so both ends agree on what a line is), parsed with
-``chatd.wire.parse_server_line`` and handed to a ``Listener``; messages go out
+``chatd.wire.parse_timed_server_line`` (protocol 1.1's ``@<time>`` prefix, if
+a line has one, and the message) and handed to a ``Listener``; messages go out
 as ``chatd.wire.encode`` bytes.  When the
 connection drops, ``Connection`` tells the listener, waits with exponential
 backoff and connects again, until ``close``.  It makes no decisions about the
@@ -33,7 +34,7 @@ class Listener(Protocol):
     """What a connection reports to."""
 
     def connection_made(self) -> None: ...
-    def message_received(self, message: wire.ServerMessage) -> None: ...
+    def message_received(self, message: wire.ServerMessage, stamp: str | None = None) -> None: ...
     def connection_lost(self, reason: str) -> None: ...
     def reconnecting(self, delay: float, attempt: int, failure: str | None) -> None: ...
 
@@ -70,10 +71,11 @@ def describe(error: BaseException, host: str, port: int) -> str:
     return str(error) or type(error).__name__
 
 
-def parse(raw: bytes) -> wire.ServerMessage | None:
-    """One received line as a message; a line that is not UTF-8 still shows,
-    with replacement characters, rather than as an unknown line."""
-    return wire.parse_server_line(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
+def parse(raw: bytes) -> tuple[str | None, wire.ServerMessage | None]:
+    """One received line as its ``@<time>`` (None without one) and message;
+    a line that is not UTF-8 still shows, with replacement characters, rather
+    than as an unknown line."""
+    return wire.parse_timed_server_line(raw.rstrip(b"\r\n").decode("utf-8", "replace"))
 
 
 class Connection:
@@ -182,9 +184,9 @@ class Connection:
                 if not isinstance(raw, bytes):  # TOO_LONG
                     self.too_long += 1
                     continue
-                message = parse(raw)
+                stamp, message = parse(raw)
                 if message is not None:
-                    listener.message_received(message)
+                    listener.message_received(message, stamp)
 
     async def _reconnect(self, listener: Listener) -> bool:
         """Try again with backoff; False if closed meanwhile."""

@@ -6,6 +6,11 @@ standard output.  At the end of input the client sends QUIT and reads through
 the server's BYE.  While the server keeps answering (it paces fast senders),
 the client keeps waiting; after ``idle`` seconds of silence it gives up.
 
+Against a chatd 1.1 server the times printed are the server's (``TIME ON``),
+and ``--history N`` prints the last N lines said before the login first,
+between ``-- history --`` and ``-- end of history (N lines) --``; input is
+sent only once that replay has ended.
+
 There is no reconnect here: a script is better told (exit status 1) than
 left running against a server that went away.
 """
@@ -22,7 +27,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from chatclient import render
-from chatclient.client import QUIT, Client, Send
+from chatclient.client import QUIT, Client, Recorder, Send
 from chatclient.connection import Connection
 from chatclient.state import ClientState, Line, Link, Phase
 from chatd import wire
@@ -34,12 +39,13 @@ class PlainSession:
     The session builds its ``Client`` around ``state`` and ``send`` so the
     client reports to ``print_lines`` from the start."""
 
-    def __init__(self, state: ClientState, send: Send, out: TextIO) -> None:
+    def __init__(self, state: ClientState, send: Send, out: TextIO, *, history: int = 0,
+                 log: Recorder | None = None) -> None:
         self.out = out
         self.changed = asyncio.Event()
         self.last_heard = time.monotonic()
         self.lost = False
-        self.client = Client(state, send, self.print_lines)
+        self.client = Client(state, send, self.print_lines, history=history, log=log)
 
     def print_lines(self, lines: list[Line]) -> None:
         for line in lines:
@@ -51,9 +57,9 @@ class PlainSession:
     def connection_made(self) -> None:
         self.client.connection_made()
 
-    def message_received(self, message: wire.ServerMessage) -> None:
+    def message_received(self, message: wire.ServerMessage, stamp: str | None = None) -> None:
         self.last_heard = time.monotonic()
-        self.client.message_received(message)
+        self.client.message_received(message, stamp)
 
     def connection_lost(self, reason: str) -> None:
         self.lost = True
@@ -95,7 +101,7 @@ def _read_lines(queue: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoo
 
 async def run_plain(args: argparse.Namespace, tls: ssl.SSLContext | None, *,
                     source: TextIO | None = None, out: TextIO | None = None,
-                    idle: float = 3.0) -> int:
+                    idle: float = 3.0, log: Recorder | None = None) -> int:
     """Log in as ``--nick``, send every input line, quit at the end; the exit status."""
     source = source if source is not None else sys.stdin
     out = out if out is not None else sys.stdout
@@ -106,7 +112,7 @@ async def run_plain(args: argparse.Namespace, tls: ssl.SSLContext | None, *,
     connection = Connection(args.host, args.port, tls=tls, reconnect=False)
     await connection.open()
     state = ClientState(f"{args.host}:{args.port}", nick=args.nick)
-    session = PlainSession(state, connection.send, out)
+    session = PlainSession(state, connection.send, out, history=args.history or 0, log=log)
     connection.start(session)
     try:
         return await _converse(session, connection, source, idle)
@@ -123,6 +129,8 @@ async def _converse(session: PlainSession, connection: Connection, source: TextI
         print(f"chat-tui: could not log in as {state.wanted_nick}: "
               f"{state.login_error or 'no answer from the server'}", file=sys.stderr)
         return 1
+    # The replay (--history) prints before anything this run says.
+    await session.wait_for(lambda: not state.replay_pending, idle)
     queue: asyncio.Queue[str | None] = asyncio.Queue(INPUT_AHEAD)
     threading.Thread(target=_read_lines, args=(queue, asyncio.get_running_loop(), source),
                      daemon=True).start()

@@ -21,7 +21,7 @@ PALETTE = 12
 SEPARATOR = " │ "
 
 _MARKS = {Kind.JOIN: "-->", Kind.PART: "<--", Kind.RENAME: "--", Kind.INFO: "--",
-          Kind.ERROR: "!!", Kind.WALL: "WALL", Kind.TELL_OUT: "→"}
+          Kind.ERROR: "!!", Kind.WALL: "WALL", Kind.TELL_OUT: "→", Kind.HISTORY: "--"}
 
 
 def clock(line: Line) -> str:
@@ -37,7 +37,10 @@ def nick_style(nick: str, own: bool = False) -> str:
 
 
 def row_style(line: Line) -> str:
-    """The style of a whole row: banners, highlights and dimmed events."""
+    """The style of a whole row: banners, highlights and dimmed events.
+    A replayed line is dimmed whatever it is; its markers are not."""
+    if line.replay is not None and line.kind is not Kind.HISTORY:
+        return "class:replay"
     if line.kind is Kind.WALL:
         return "class:wall"
     if line.mention:
@@ -71,6 +74,8 @@ def _body(line: Line) -> StyleAndTextTuples:
                     ("class:private", line.text)]
         case Kind.WALL:
             return [("class:wall.from", f"{line.nick or 'server'}: "), ("", line.text)]
+        case Kind.HISTORY:
+            return [("class:history", f"── {line.text} ──")]
         case _:
             return [(f"class:{line.kind.value}", line.text)]
 
@@ -149,18 +154,24 @@ def _merge(row: StyleAndTextTuples) -> StyleAndTextTuples:
 
 
 def plain(line: Line) -> str:
-    """A line as readable text, for plain line mode and logs."""
-    stamp = clock(line)
+    """A line as readable text after its time stamp, for plain line mode."""
+    return f"{clock(line)} {plain_text(line)}"
+
+
+def plain_text(line: Line) -> str:
+    """A line as readable text, without a time: plain mode and chat logs."""
     match line.kind:
         case Kind.SAY:
-            return f"{stamp} <{line.nick}> {line.text}"
+            return f"<{line.nick}> {line.text}"
         case Kind.TELL_IN:
-            return f"{stamp} [private] <{line.nick}> {line.text}"
+            return f"[private] <{line.nick}> {line.text}"
         case Kind.TELL_OUT:
-            return f"{stamp} [private to {line.nick}] {line.text}"
+            return f"[private to {line.nick}] {line.text}"
         case Kind.WALL:
-            return f"{stamp} !!! WALL from {line.nick or 'the server'}: {line.text}"
+            return f"!!! WALL from {line.nick or 'the server'}: {line.text}"
         case Kind.ERROR:
-            return f"{stamp} !! {line.text}"
+            return f"!! {line.text}"
+        case Kind.HISTORY:
+            return f"-- {line.text} --"
         case _:
-            return f"{stamp} {_MARKS.get(line.kind, '--')} {line.text}"
+            return f"{_MARKS.get(line.kind, '--')} {line.text}"

@@ -17,6 +17,21 @@ back.
 The transcript is bounded (``max_lines``) so a long-running client uses
 bounded memory; every line carries a sequence number so the view can stay
 anchored on a line while older ones fall off the front.
+
+Protocol 1.1: server time and history
+-------------------------------------
+Against a 1.1 server the client asks ``TIME ON`` and ``HISTORY`` after each
+login (``Client`` sends them; ``time_asked`` and ``history_asked`` record it
+here).  A line's ``when`` is then the server's time, and ``HIST`` lines are
+replayed between two ``Kind.HISTORY`` markers, dimmed and never a mention.
+
+After a reconnect only the lines missed while away are shown.  Rule: a
+``HIST`` line was already seen if it is older than the newest room line
+shown, or has that line's time (milliseconds) and was itself shown at that
+time.  So the client remembers the newest time and the room lines shown at
+exactly that time, no more.  The own ``JOIN`` (and any room line) that
+arrives before ``OK TIME ON`` has no time yet; the server sent it before the
+``@<time>`` of that reply, so it is counted as seen at that time.
 """
 
 from __future__ import annotations
@@ -24,15 +39,24 @@ from __future__ import annotations
 import enum
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from chatd import wire
 from chatd.errors import ErrorCode
 from chatd.nicks import NICK_RULES, SERVER_NICK, nick_key
 
 MAX_LINES = 10_000
+# Room lines heard before the first @<time> of a connection, kept to be
+# stamped by it; only a server that never answers TIME ON would fill this.
+MAX_UNSTAMPED = 1_000
+
+# The room events a HIST line can replay, and so the ones the reconnect
+# bookkeeping tracks (protocol 1.1 keeps only SAY today).
+ROOM_MESSAGES: Final = (wire.Said, wire.Joined, wire.Parted, wire.Renamed)
+_VERSION = re.compile(r"chatd/(\d+)\.(\d+)(?!\d)")
 
 
 class Kind(enum.Enum):
@@ -47,6 +71,14 @@ class Kind(enum.Enum):
     RENAME = "rename"
     INFO = "info"          # the client or server telling the user something
     ERROR = "error"        # a refusal or a failure, in plain words
+    HISTORY = "history"    # where replayed lines begin or end ("history", "end of history (3 lines)")
+
+
+class Replay(enum.Enum):
+    """Why a line was replayed by ``HISTORY`` instead of heard live."""
+
+    EARLIER = "earlier"    # said before I came: the first login's replay
+    MISSED = "missed"      # said while I was disconnected: the replay after a reconnect
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +92,13 @@ class Line:
     nick: str | None = None   # the speaker; for TELL_OUT the recipient
     own: bool = False         # I sent it
     mention: bool = False     # it names me (and is not mine)
+    replay: Replay | None = None  # replayed by HISTORY (so are its markers); None: live
 
     @property
     def alerts(self) -> bool:
-        """Whether this line deserves the terminal bell."""
+        """Whether this line deserves the terminal bell (a replayed one never does)."""
+        if self.replay is not None:
+            return False
         return self.mention or (self.kind in (Kind.TELL_IN, Kind.WALL) and not self.own)
 
 
@@ -137,6 +172,31 @@ def _sentence(text: str) -> str:
     return (text[:1].upper() + text[1:] + ".") if text else "The server refused that."
 
 
+def speaks_1_1(version: str) -> bool:
+    """Whether a ``HELLO`` version (``chatd/1.1.0``) is chatd 1.1 or later,
+    which has ``TIME ON`` and ``HISTORY``; any other server is treated as 1.0."""
+    match = _VERSION.match(version)
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= (1, 1)
+
+
+def lines_word(count: int) -> str:
+    """``1 line``, ``3 lines``."""
+    return "1 line" if count == 1 else f"{count} lines"
+
+
+# The words of the markers around a replay, by why it was replayed.
+_OPENING: Final = {Replay.EARLIER: "history", Replay.MISSED: "missed while disconnected"}
+_CLOSING: Final = {Replay.EARLIER: "end of history ({})", Replay.MISSED: "end of missed lines ({})"}
+
+
+def _left(nick: str, reason: str | None) -> str:
+    return f"{nick} left ({reason})." if reason else f"{nick} left."
+
+
+def _renamed(old: str, new: str) -> str:
+    return f"{old} is now known as {new}."
+
+
 def mentions(text: str, nick: str) -> bool:
     """Whether ``text`` names ``nick`` as a whole word, ignoring case."""
     pattern = r"(?<![A-Za-z0-9_-])" + re.escape(nick) + r"(?![A-Za-z0-9_-])"
@@ -168,6 +228,19 @@ class ClientState:
         self._bye_seen = False
         self._reconnecting = False
         self._tells: deque[tuple[str, str]] = deque(maxlen=100)
+        self._now: float | None = None  # the @<time> of the message being applied
+        # Protocol 1.1 (see "server time and history" above).
+        self._ever_in = False       # some connection of this client logged in
+        self._returning = False     # ... one before this connection
+        self._time_pending = False  # TIME ON sent; no @<time> read since
+        self._unstamped: deque[wire.ServerMessage] = deque(maxlen=MAX_UNSTAMPED)
+        self._newest: float | None = None  # the newest time of a room line shown
+        self._at_newest: Counter[wire.ServerMessage] = Counter()  # those shown at that time
+        self._replay: Replay | None = None  # a HISTORY asked and not yet ended
+        self._replay_open = False   # its opening marker is shown
+        self._replayed = 0          # lines it showed
+        self._since: float | None = None  # a reconnect's replay shows what is newer than this,
+        self._since_lines: Counter[wire.ServerMessage] = Counter()  # or at it and not among these
 
     # --- queries the view uses ---
 
@@ -188,6 +261,16 @@ class ClientState:
             nick_key(nick) == nick_key(self.nick)
 
     @property
+    def speaks_1_1(self) -> bool:
+        """Whether the server's HELLO said chatd 1.1 or later."""
+        return speaks_1_1(self.server_version)
+
+    @property
+    def replay_pending(self) -> bool:
+        """Whether a ``HISTORY`` reply is still to come (or to end)."""
+        return self._replay is not None
+
+    @property
     def last_seq(self) -> int:
         """The sequence number of the newest line (0 when none yet)."""
         return self._seq
@@ -195,10 +278,15 @@ class ClientState:
     # --- the transcript ---
 
     def add(self, kind: Kind, text: str, *, nick: str | None = None,
-            own: bool = False, mention: bool = False) -> Line:
-        """Append one line; the oldest falls off beyond ``max_lines``."""
+            own: bool = False, mention: bool = False, when: float | None = None,
+            replay: Replay | None = None) -> Line:
+        """Append one line; the oldest falls off beyond ``max_lines``.  Its
+        time is ``when``, else the server's time of the message being
+        applied, else the local clock."""
         self._seq += 1
-        line = Line(self._seq, self._clock(), kind, text, nick, own, mention)
+        if when is None:
+            when = self._now if self._now is not None else self._clock()
+        line = Line(self._seq, when, kind, text, nick, own, mention, replay)
         self.lines.append(line)
         return line
 
@@ -228,7 +316,27 @@ class ClientState:
         self.members.clear()
         self._who = None
         self._bye_seen = False
+        self._returning = self._ever_in
+        self._time_pending = False
+        self._unstamped.clear()
+        self._replay = None
+        self._replay_open = False
         return []
+
+    def time_asked(self) -> None:
+        """``TIME ON`` is on its way.  Room lines read before its reply have
+        no time; they are counted as seen at the first ``@<time>`` read."""
+        self._time_pending = True
+
+    def history_asked(self) -> None:
+        """``HISTORY`` is on its way, right after a login.  After a reconnect
+        only lines missed while away are shown, so remember what was shown."""
+        missed = self._returning and self._newest is not None
+        self._replay = Replay.MISSED if missed else Replay.EARLIER
+        self._replay_open = False
+        self._replayed = 0
+        self._since = self._newest
+        self._since_lines = Counter(self._at_newest)
 
     def connection_lost(self, reason: str) -> list[Line]:
         """The socket is gone; the next connection starts a fresh login."""
@@ -258,11 +366,36 @@ class ClientState:
 
     # --- server messages ---
 
-    def apply(self, message: wire.ServerMessage) -> list[Line]:
-        """Update from one server message; the lines it adds, in order."""
+    def apply(self, message: wire.ServerMessage, stamp: str | None = None) -> list[Line]:
+        """Update from one server message and the ``@<time>`` it came with
+        (protocol 1.1), if any; the lines it adds, in order."""
+        when = wire.parse_time(stamp) if stamp is not None else None
+        if when is not None and self._time_pending:
+            self._time_pending = False
+            for early in self._unstamped:
+                self._shown_at(when, early)
+            self._unstamped.clear()
         handler = getattr(self, "_on_" + type(message).__name__.lower())
-        result: list[Line] = handler(message)
+        self._now = when
+        try:
+            result: list[Line] = handler(message)
+        finally:
+            self._now = None
+        if isinstance(message, ROOM_MESSAGES):
+            if when is not None:
+                self._shown_at(when, message)
+            elif self._time_pending:
+                self._unstamped.append(message)
         return result
+
+    def _shown_at(self, when: float, message: wire.ServerMessage) -> None:
+        """A room line shown with server time ``when``: keep only the newest
+        time, and the lines shown at it."""
+        if self._newest is None or when > self._newest:
+            self._newest = when
+            self._at_newest = Counter((message,))
+        elif when == self._newest:
+            self._at_newest[message] += 1
 
     def _on_hello(self, message: wire.Hello) -> list[Line]:
         self.server_version = message.version
@@ -278,6 +411,7 @@ class ClientState:
                 if self.phase is not Phase.IN:
                     self.phase = Phase.IN
                     self.login_error = None
+                    self._ever_in = True
                 self.nick = new
                 self.wanted_nick = new
                 return []
@@ -292,8 +426,10 @@ class ClientState:
                 return [self.note("You are now an operator.")]
             case "TELL":
                 return self._tell_delivered(message.args or "")
+            case "HISTORY":
+                return self._replay_ended()
             case _:
-                return []
+                return []  # OK TIME ON and others: nothing to show
 
     def _on_error(self, message: wire.Error) -> list[Line]:
         refused_login = self.phase is Phase.LOGGING_IN and message.code in (
@@ -306,7 +442,11 @@ class ClientState:
             self.phase = Phase.NEED_NICK
             self.auto_login = False
             self.login_error = words
-        return [self.problem(words)]
+        lines = [self.problem(words)]
+        if self._replay is not None and message.code in (
+                ErrorCode.UNKNOWN_COMMAND, ErrorCode.BAD_ARGUMENT, ErrorCode.NEED_NICK):
+            lines += self._replay_ended()  # HISTORY refused: no reply will end it
+        return lines
 
     def _on_joined(self, message: wire.Joined) -> list[Line]:
         self.members[nick_key(message.nick)] = message.nick
@@ -317,8 +457,7 @@ class ClientState:
 
     def _on_parted(self, message: wire.Parted) -> list[Line]:
         self.members.pop(nick_key(message.nick), None)
-        reason = f" ({message.reason})" if message.reason else ""
-        return [self.add(Kind.PART, f"{message.nick} left{reason}.", nick=message.nick)]
+        return [self.add(Kind.PART, _left(message.nick, message.reason), nick=message.nick)]
 
     def _on_renamed(self, message: wire.Renamed) -> list[Line]:
         self.members.pop(nick_key(message.old), None)
@@ -327,8 +466,7 @@ class ClientState:
             self.nick = message.new
             return [self.add(Kind.RENAME, f"You are now known as {message.new}.",
                              nick=message.new, own=True)]
-        return [self.add(Kind.RENAME, f"{message.old} is now known as {message.new}.",
-                         nick=message.new)]
+        return [self.add(Kind.RENAME, _renamed(message.old, message.new), nick=message.new)]
 
     def _on_said(self, message: wire.Said) -> list[Line]:
         own = self.is_me(message.nick)
@@ -360,6 +498,72 @@ class ClientState:
 
     def _on_unknown(self, message: wire.Unknown) -> list[Line]:
         return [self.note(f"The server said: {message.line}")]
+
+    # --- a HISTORY reply (protocol 1.1) ---
+
+    def _on_hist(self, message: wire.Hist) -> list[Line]:
+        """One replayed line, dimmed, after the opening marker; after a
+        reconnect only if it was missed.  It changes nothing else: a
+        replayed JOIN adds nobody to the member list."""
+        replay = self._replay or Replay.EARLIER  # a HIST nobody asked for is history
+        inner = message.message
+        when = wire.parse_time(message.time)
+        if inner is None or replay is Replay.MISSED and not self._missed(when, inner):
+            return []
+        lines = []
+        if not self._replay_open:
+            self._replay_open = True
+            lines.append(self.add(Kind.HISTORY, _OPENING[replay], replay=replay))
+        lines.append(self._replayed_line(inner, when, replay))
+        self._replayed += 1
+        if when is not None and isinstance(inner, ROOM_MESSAGES):
+            self._shown_at(when, inner)
+        return lines
+
+    def _missed(self, when: float | None, message: wire.ServerMessage) -> bool:
+        """Whether a replayed line was said after what this client showed
+        before the reconnect.  Several lines can share a millisecond: at the
+        newest time shown, a line counts as seen only if it was shown."""
+        if when is None:
+            return False  # no time to compare: not shown again as missed
+        if self._since is None or when > self._since:
+            return True
+        if when < self._since:
+            return False
+        if self._since_lines[message] > 0:  # the newest millisecond: was this one shown?
+            self._since_lines[message] -= 1
+            return False
+        return True
+
+    def _replayed_line(self, inner: wire.ServerMessage, when: float | None,
+                       replay: Replay) -> Line:
+        """A replayed line as the live one would read, but never a mention."""
+        match inner:
+            case wire.Said(nick=nick, text=text):
+                return self.add(Kind.SAY, text, nick=nick, own=self.is_me(nick), when=when,
+                                replay=replay)
+            case wire.Joined(nick=nick):
+                return self.add(Kind.JOIN, f"{nick} joined.", nick=nick, when=when, replay=replay)
+            case wire.Parted(nick=nick, reason=reason):
+                return self.add(Kind.PART, _left(nick, reason), nick=nick, when=when,
+                                replay=replay)
+            case wire.Renamed(old=old, new=new):
+                return self.add(Kind.RENAME, _renamed(old, new), nick=new, when=when,
+                                replay=replay)
+            case _:
+                return self.add(Kind.INFO, wire.format_line(inner), when=when, replay=replay)
+
+    def _replay_ended(self) -> list[Line]:
+        """``OK HISTORY``: the closing marker, if the opening one was shown
+        (a replay of nothing shows nothing)."""
+        replay, opened, count = self._replay or Replay.EARLIER, self._replay_open, self._replayed
+        self._replay = None
+        self._replay_open = False
+        self._replayed = 0
+        self._since_lines = Counter()
+        if not opened:
+            return []
+        return [self.add(Kind.HISTORY, _CLOSING[replay].format(lines_word(count)), replay=replay)]
 
     # --- what I send that the server does not echo ---
 

@@ -43,7 +43,7 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.widgets import SearchToolbar, TextArea
 
 from chatclient import commands, render
-from chatclient.client import QUIT, Client, Send
+from chatclient.client import HISTORY_LINES, QUIT, Client, Recorder, Send
 from chatclient.state import ClientState, Line, Link, Phase
 from chatd.nicks import NICK_RULES
 
@@ -64,6 +64,8 @@ STYLE = Style.from_dict({
     "text.own": "#bcbcbc",
     "mention": "bg:#5f5f00 bold",
     "quiet": "#707070",
+    "replay": "#6c6c6c",  # lines replayed by HISTORY, whatever they are
+    "mark.history": "#5f87af", "history": "#87afd7",
     "mark.join": "#5f875f", "mark.part": "#875f5f", "mark.rename": "#707070",
     "mark.info": "#5f87af", "info": "#87afd7",
     "mark.error": "bold #ff5f5f", "error": "#ff8787",
@@ -216,9 +218,10 @@ class ChatView:
 
     def __init__(self, state: ClientState, send: Send, leave: Callable[[], Awaitable[None]], *,
                  bell: bool = True, members: bool = True,
-                 input: Input | None = None, output: Output | None = None) -> None:
+                 input: Input | None = None, output: Output | None = None,
+                 history: int = HISTORY_LINES, log: Recorder | None = None) -> None:
         self.state = state
-        self.client = Client(state, send, self.on_lines)
+        self.client = Client(state, send, self.on_lines, history=history, log=log)
         self.viewport = Viewport(self.state)
         self.show_members = members  # on a terminal of NARROW_COLUMNS or more
         self.show_members_narrow = False  # below that
@@ -499,7 +502,10 @@ class ChatView:
 
 def build_app(state: ClientState, send: Send, leave: Callable[[], Awaitable[None]], *,
               bell: bool = True, members: bool = True, input: Input | None = None,
-              output: Output | None = None) -> ChatView:
+              output: Output | None = None, history: int = HISTORY_LINES,
+              log: Recorder | None = None) -> ChatView:
     """The full-screen view of a session on ``state``: ``send`` sends a
-    message, ``leave`` closes the connection."""
-    return ChatView(state, send, leave, bell=bell, members=members, input=input, output=output)
+    message, ``leave`` closes the connection; ``history`` lines are asked
+    after each login (protocol 1.1), and ``log`` records the lines shown."""
+    return ChatView(state, send, leave, bell=bell, members=members, input=input, output=output,
+                    history=history, log=log)

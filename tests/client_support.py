@@ -36,12 +36,14 @@ class RecordingListener:
 
     def __init__(self) -> None:
         self.events: list[tuple[object, ...]] = []
+        self.stamps: list[str | None] = []  # each message's @<time>, in order
 
     def connection_made(self) -> None:
         self.events.append(("made",))
 
-    def message_received(self, message: wire.ServerMessage) -> None:
+    def message_received(self, message: wire.ServerMessage, stamp: str | None = None) -> None:
         self.events.append(("message", message))
+        self.stamps.append(stamp)
 
     def connection_lost(self, reason: str) -> None:
         self.events.append(("lost", reason))

@@ -37,7 +37,7 @@ class TestDescribe:
 
     def test_non_utf8_line_still_parses(self) -> None:
         """A server line that is not UTF-8 is shown with replacement characters."""
-        assert parse(b"SAY bob caf\xe9\r\n") == wire.Said("bob", "caf\ufffd")
+        assert parse(b"SAY bob caf\xe9\r\n") == (None, wire.Said("bob", "caf\ufffd"))
 
 
 async def serve_chunks(chunks: list[bytes], *, max_line: int) -> tuple[RecordingListener, int]:

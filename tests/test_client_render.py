@@ -5,7 +5,7 @@ from __future__ import annotations
 from prompt_toolkit.utils import get_cwidth
 
 from chatclient import render
-from chatclient.state import ClientState, Kind, Line
+from chatclient.state import ClientState, Kind, Line, Replay
 
 
 def line(kind: Kind, text: str, **kwargs: object) -> Line:
@@ -53,6 +53,23 @@ class TestRows:
         [row] = render.rows(line(Kind.SAY, "hi ann", nick="bob", mention=True), 60)
         assert all("class:mention" in style for style, *_ in row)
 
+    def test_a_replayed_row_is_dimmed_whatever_it_is(self) -> None:
+        """Every fragment of a replayed line carries the replay style, even a
+        mention or a WALL; a live line has none of it."""
+        for kind, mention in ((Kind.SAY, False), (Kind.SAY, True), (Kind.WALL, False)):
+            [row] = render.rows(line(kind, "hi ann", nick="bob", mention=mention,
+                                     replay=Replay.MISSED), 60)
+            assert all("class:replay" in style for style, *_ in row)
+        [row] = render.rows(line(Kind.SAY, "hi", nick="bob"), 60)
+        assert not any("class:replay" in style for style, *_ in row)
+
+    def test_a_history_marker_is_a_rule_and_not_dimmed(self) -> None:
+        """The markers around a replay read as a rule on the screen and stay undimmed."""
+        marker = line(Kind.HISTORY, "history", replay=Replay.EARLIER)
+        [row] = render.rows(marker, 60)
+        assert texts([row]) == ["00:00         -- │ ── history ──"]
+        assert not any("class:replay" in style for style, *_ in row)
+
     def test_nick_colour_is_stable(self) -> None:
         """A nick's colour depends only on the nick, ignoring case; mine is distinct."""
         assert render.nick_style("Bob") == render.nick_style("bob")
@@ -65,4 +82,11 @@ class TestPlain:
         """Plain mode gives each kind of line a readable, distinct shape."""
         shown = [render.plain(line(kind, "t", nick="bob"))[6:] for kind in Kind]
         assert shown == ["<bob> t", "[private] <bob> t", "[private to bob] t",
-                         "!!! WALL from bob: t", "--> t", "<-- t", "-- t", "-- t", "!! t"]
+                         "!!! WALL from bob: t", "--> t", "<-- t", "-- t", "-- t", "!! t",
+                         "-- t --"]
+
+    def test_plain_text_is_plain_without_its_time(self) -> None:
+        """plain() is the local HH:MM and plain_text(), which the chat log uses."""
+        said = line(Kind.SAY, "hello", nick="bob")
+        assert render.plain_text(said) == "<bob> hello"
+        assert render.plain(said) == render.clock(said) + " <bob> hello"
