@@ -103,6 +103,9 @@ def decode_line(raw: bytes) -> str:
 _TIME_SHAPE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z", re.ASCII)
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]  # (whole second, its text), last formatted
+
+
 def format_time(seconds: float) -> str:
     """A moment as the protocol writes it: UTC, ISO 8601, milliseconds, ``Z``
     (``2026-11-25T14:05:03.250Z``).  Truncated, never rounded up, so the
@@ -116,7 +119,13 @@ def format_time(seconds: float) -> str:
     elif millis / 1000 > seconds:
         millis -= 1
     whole, millis = divmod(millis, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    # strftime is most of the cost, and a server stamps many lines in one
+    # second: the text of the last second formatted is kept.
+    last, text = _last_second[0]
+    if whole != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second[0] = (whole, text)
+    return f"{text}.{millis:03d}Z"
 
 
 def parse_time(text: str) -> float | None:

@@ -15,6 +15,7 @@ per wording in use, never once per recipient.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
@@ -27,6 +28,7 @@ from chatd.session import DEFAULT_QUIT_REASON, Session
 
 NAME: Final = "line"
 TIMED: Final = "line+time"  # protocol 1.1: after TIME ON
+HIST_CACHE: Final = 1024  # worded HIST lines kept: ten times the default --history
 GREETING: Final = "welcome to chatd; log in with NICK <name>, or send HELP"
 
 HELP_TEXT: Final = (
@@ -105,9 +107,15 @@ def encode_timed_event(stamped: Stamped) -> bytes:
     return time_prefix(stamped.time) + encode_event(stamped)
 
 
+@functools.lru_cache(maxsize=HIST_CACHE)
 def hist_line(stamped: Stamped) -> bytes:
     """One line of a ``HISTORY`` reply: ``HIST <time>``, then the line as it
-    was delivered then, byte for byte."""
+    was delivered then, byte for byte.
+
+    Every login of a storm may ask for the same lines, so each is worded
+    once and kept (a bounded cache keyed by the stamped event: a hash per
+    line, not a format).
+    """
     return b"HIST " + wire.format_time(stamped.time).encode("ascii") + b" " + encode_event(stamped)
 
 
