@@ -4,9 +4,11 @@ Pure: stamped events in, stamped events out."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chatd.config import parse_config
 from chatd.dialects import line
 from chatd.events import Event, Joined, Parted, Renamed, Said, Stamped, Told, Walled
 from chatd.history import History, line_size
@@ -192,3 +194,27 @@ class TestAgainstAModel:
                 model.pop(0)
         expected = [s for s in model if s.seq < cut]
         assert history.before(cut, count) == (expected[-count:] if count else [])
+
+
+class TestOptions:
+    """``--history`` and ``--history-bytes`` on the command line."""
+
+    def test_defaults(self) -> None:
+        """By default the room keeps 100 lines in at most 65536 bytes."""
+        config = parse_config([], environ={})
+        assert (config.history, config.history_bytes) == (100, 65536)
+
+    def test_history_zero_turns_it_off_and_bytes_are_taken(self) -> None:
+        """``--history 0`` is allowed (history off); ``--history-bytes`` takes a size."""
+        config = parse_config(["--history", "0", "--history-bytes", "300"], environ={})
+        assert (config.history, config.history_bytes) == (0, 300)
+
+    @pytest.mark.parametrize("argv", [["--history", "-1"], ["--history", "many"],
+                                      ["--history-bytes", "0"], ["--history-bytes", "-5"]])
+    def test_bad_values_are_usage_errors(self, argv: list[str],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+        """A negative line count, or a byte bound under 1, is refused at start-up."""
+        with pytest.raises(SystemExit) as info:
+            parse_config(argv, environ={})
+        assert info.value.code == 2
+        assert argv[0] in capsys.readouterr().err
