@@ -52,6 +52,52 @@ class TestPlainMode:
         bob.close()
 
     @pytest.mark.e2e
+    def test_history_n_prints_the_replay_first_between_markers(
+            self, chatd_server: RunningServer) -> None:
+        """--history 2 prints the last two lines said before the login, marked, before
+        anything this run says; without --history nothing is replayed."""
+        bob = LineClient(chatd_server.host, chatd_server.port)
+        bob.login("bob")
+        bob.send("SAY one", "SAY two", "SAY three")
+        bob.sync()
+        address = (chatd_server.host, str(chatd_server.port))
+        result = chat_tui(*address, "--nick", "bot", "--history", "2", stdin="hello\n")
+        assert result.returncode == 0, result.stderr
+        assert STAMP.sub("", result.stdout).splitlines()[2:] == [
+            "-- In the room (2): bob, bot",
+            "-- history --",
+            "<bob> two",
+            "<bob> three",
+            "-- end of history (2 lines) --",
+            "<bot> hello",
+            "-- Disconnected: leaving.",
+        ]
+        result = chat_tui(*address, "--nick", "bot", stdin="")
+        assert result.returncode == 0 and "history" not in result.stdout
+        bob.close()
+
+    @pytest.mark.e2e
+    def test_log_writes_the_lines_shown_under_xdg_state_home(
+            self, chatd_server: RunningServer, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """--log appends what was printed, with ISO times, to
+        $XDG_STATE_HOME/chatd/logs/<host>-<port>.log; --log-dir DIR writes there instead."""
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        address = (chatd_server.host, str(chatd_server.port))
+        assert chat_tui(*address, "--nick", "bot", "--log", stdin="logged line\n").returncode == 0
+        assert chat_tui(*address, "--nick", "bot", "--log-dir", str(tmp_path / "elsewhere"),
+                        stdin="other\n").returncode == 0
+        name = f"{chatd_server.host}-{chatd_server.port}.log"
+        logged = (tmp_path / "state" / "chatd" / "logs" / name).read_text().splitlines()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z <bot> logged line",
+                            logged[4]), logged
+        assert [entry.split(" ", 1)[1] for entry in logged[1:-1]] == [
+            f"-- Connected to {chatd_server.host}:{chatd_server.port} (chatd/{__version__}).",
+            "--> You joined the room as bot.", "-- In the room (1): bot", "<bot> logged line",
+            "-- Disconnected: leaving."]
+        assert "<bot> other" in (tmp_path / "elsewhere" / name).read_text()
+
+    @pytest.mark.e2e
     def test_quit_command_ends_early(self, chatd_server: RunningServer) -> None:
         """/quit in the input leaves with its reason; later lines are not sent."""
         result = chat_tui(chatd_server.host, str(chatd_server.port), "--nick", "bot",
