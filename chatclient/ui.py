@@ -6,9 +6,10 @@ and which field has the focus.  Typed lines go to ``Client``; everything else
 the view shows comes back through the state (prompt_toolkit's
 ``text-editor.py`` pattern: the UI pulls, it does not own).
 
-The chat pane is a custom ``UIControl`` that draws only the rows that fit,
-bottom-up from the anchored line, so a 10,000-line transcript costs no more
-to draw than a screenful, and scrolling back does not jump when lines arrive.
+The chat pane is a custom ``UIControl`` that draws the rows
+``chatclient.viewport`` picks: only those that fit, bottom-up from the
+anchored row, so a 10,000-line transcript costs no more to draw than a
+screenful, and scrolling back does not jump when lines arrive.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ from prompt_toolkit.widgets import SearchToolbar, TextArea
 from chatclient import commands, render
 from chatclient.client import HISTORY_LINES, QUIT, Client, Recorder, Send
 from chatclient.state import ClientState, Line, Link, Phase
+from chatclient.viewport import Viewport
 from chatd.nicks import NICK_RULES
 
 MEMBERS_WIDTH = 18
 # Under this many columns the member list hides itself, so the chat text
 # keeps its width (at 30 columns it would leave 11); F2 still shows it.
 NARROW_COLUMNS = 60
-WHEEL_LINES = 3
+WHEEL_LINES = 3  # screen rows the mouse wheel scrolls
 NICK_HINT = NICK_RULES[0].upper() + NICK_RULES[1:] + "."  # under the login field
 
 STYLE = Style.from_dict({
@@ -86,95 +88,8 @@ STYLE = Style.from_dict({
 })
 
 
-class Viewport:
-    """Which part of the transcript the chat pane shows.
-
-    ``anchor`` is the sequence number of the bottom line when scrolled back,
-    None when following the newest line.  Anchoring on a line, not on a
-    distance from the end, is what keeps the view still as lines arrive.
-    """
-
-    def __init__(self, state: ClientState) -> None:
-        self.state = state
-        self.anchor: int | None = None
-        self.seen = 0             # newest line there was when scrolled back
-        self.visible = 1          # lines shown at the last render
-        self.at_top = True        # the first line was fully on screen
-        self.shown: list[str] = []  # the rows last drawn, as text (for tests)
-
-    @property
-    def scrolled(self) -> bool:
-        return self.anchor is not None
-
-    def unseen(self) -> int:
-        """Lines that arrived while scrolled back."""
-        return 0 if self.anchor is None else self.state.last_seq - max(self.seen, self.anchor)
-
-    def below(self) -> int:
-        """Lines below the view."""
-        return 0 if self.anchor is None else self.state.last_seq - self.anchor
-
-    def _bottom_index(self) -> int:
-        lines = self.state.lines
-        if self.anchor is None or not lines:
-            return len(lines) - 1
-        if self.anchor > lines[-1].seq:  # e.g. after /clear
-            self.anchor = None
-            return len(lines) - 1
-        return max(0, self.anchor - lines[0].seq)
-
-    def rows(self, width: int, height: int) -> list[StyleAndTextTuples]:
-        """The rows of the pane, bottom-anchored, padded above when short."""
-        lines = self.state.lines
-        bottom = self._bottom_index()
-        collected: list[StyleAndTextTuples] = []
-        index = bottom
-        while index >= 0 and len(collected) < height:
-            collected[:0] = render.rows(lines[index], width)
-            index -= 1
-        if index < 0 and self.anchor is not None:
-            # Scrolled to the very top: fill the pane downwards rather than
-            # leave it blank above the first line.
-            while bottom + 1 < len(lines):
-                more = render.rows(lines[bottom + 1], width)
-                if len(collected) + len(more) > height:
-                    break
-                collected.extend(more)
-                bottom += 1
-            self.anchor = None if bottom >= len(lines) - 1 else lines[bottom].seq
-        self.visible = max(1, bottom - index)
-        self.at_top = index < 0 and len(collected) <= height
-        shown = collected[-height:] if height else []
-        self.shown = ["".join(text for _, text, *_ in row) for row in shown]
-        return [[] for _ in range(height - len(shown))] + shown
-
-    def scroll_up(self, count: int) -> None:
-        lines = self.state.lines
-        if not lines or self.at_top:
-            return
-        if self.anchor is None:
-            self.seen = self.state.last_seq
-        self.anchor = lines[max(0, self._bottom_index() - count)].seq
-
-    def scroll_down(self, count: int) -> None:
-        lines = self.state.lines
-        if self.anchor is None:
-            return
-        index = self._bottom_index() + count
-        self.anchor = None if index >= len(lines) - 1 else lines[index].seq
-
-    def page_up(self) -> None:
-        self.scroll_up(max(1, self.visible - 1))
-
-    def page_down(self) -> None:
-        self.scroll_down(max(1, self.visible - 1))
-
-    def to_bottom(self) -> None:
-        self.anchor = None
-
-
 class TranscriptControl(UIControl):
-    """The chat pane: draws the viewport's rows; the wheel scrolls it."""
+    """The chat pane: draws the viewport's rows; the wheel scrolls it by rows."""
 
     def __init__(self, viewport: Viewport) -> None:
         self.viewport = viewport
@@ -443,12 +358,12 @@ class ChatView:
 
         @keys.add("pageup", filter=chatting)
         def _(event: KeyPressEvent) -> None:
-            """Scroll the chat pane back one screen."""
+            """Scroll the chat pane back one screen of rows."""
             self.viewport.page_up()
 
         @keys.add("pagedown", filter=chatting)
         def _(event: KeyPressEvent) -> None:
-            """Scroll the chat pane forward one screen."""
+            """Scroll the chat pane forward one screen of rows."""
             self.viewport.page_down()
 
         asking = Condition(lambda: self.pending_paste is not None)

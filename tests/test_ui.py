@@ -228,26 +228,6 @@ class TestScrolling:
         run(main)
 
 
-class TestViewport:
-    def test_scrolling_to_the_top_fills_the_pane_from_the_first_line(self) -> None:
-        """PageUp past the beginning shows a full pane that starts with the
-        first line, not one line under a blank screen."""
-        from chatclient.ui import Viewport
-
-        state = ClientState("here:1")
-        for number in range(1, 51):
-            state.note(f"line {number}")
-        viewport = Viewport(state)
-        viewport.rows(80, 10)
-        for _ in range(20):
-            viewport.page_up()
-            viewport.rows(80, 10)
-        assert viewport.scrolled
-        assert "line 1" in viewport.shown[0]
-        assert len(viewport.shown) == 10
-        assert "line 10" in viewport.shown[-1]
-
-
 @pytest.mark.e2e
 class TestPasting:
     def test_a_paste_of_three_lines_says_three_lines(self, chatd_server: RunningServer) -> None:
