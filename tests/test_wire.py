@@ -840,7 +840,7 @@ class TestTimePrefix:
         when, message = wire.parse_timed_server_line(b"@" + STAMP.encode() + b" SAY ann \xc3(")
         assert when == STAMP and isinstance(message, wire.Unknown)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(message=server_messages, seconds=st.floats(min_value=0, max_value=4102444800))
     def test_prefixed_server_message_round_trips(self, message: wire.Message,
                                                  seconds: float) -> None:
