@@ -32,6 +32,12 @@ time.  So the client remembers the newest time and the room lines shown at
 exactly that time, no more.  The own ``JOIN`` (and any room line) that
 arrives before ``OK TIME ON`` has no time yet; the server sent it before the
 ``@<time>`` of that reply, so it is counted as seen at that time.
+
+Room events heard while the replay is on its way (others joining, a line
+said just after my login) were said after everything it replays.  They are
+applied at once (members, bookkeeping) but their lines are held and shown
+after the closing marker, so the transcript stays in the order things were
+said, even when a whole room reconnects at once after a server restart.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from chatd import wire
@@ -52,10 +58,15 @@ MAX_LINES = 10_000
 # Room lines heard before the first @<time> of a connection, kept to be
 # stamped by it; only a server that never answers TIME ON would fill this.
 MAX_UNSTAMPED = 1_000
+# Live lines held back while a HISTORY reply is on its way; a reply takes
+# one round trip, so only a server that never ends it would reach this.
+MAX_HELD = 1_000
 
 # The room events a HIST line can replay, and so the ones the reconnect
 # bookkeeping tracks (protocol 1.1 keeps only SAY today).
 ROOM_MESSAGES: Final = (wire.Said, wire.Joined, wire.Parted, wire.Renamed)
+# What is held back while a replay is on its way: every event, not replies.
+LIVE_EVENTS: Final = (*ROOM_MESSAGES, wire.Told, wire.Walled)
 _VERSION = re.compile(r"chatd/(\d+)\.(\d+)(?!\d)")
 
 
@@ -241,6 +252,8 @@ class ClientState:
         self._replayed = 0          # lines it showed
         self._since: float | None = None  # a reconnect's replay shows what is newer than this,
         self._since_lines: Counter[wire.ServerMessage] = Counter()  # or at it and not among these
+        self._holding = False       # add() keeps lines in _held (live events during a replay)
+        self._held: list[Line] = []
 
     # --- queries the view uses ---
 
@@ -283,12 +296,26 @@ class ClientState:
         """Append one line; the oldest falls off beyond ``max_lines``.  Its
         time is ``when``, else the server's time of the message being
         applied, else the local clock."""
-        self._seq += 1
         if when is None:
             when = self._now if self._now is not None else self._clock()
+        if self._holding:  # numbered when shown, after the replay
+            line = Line(0, when, kind, text, nick, own, mention, replay)
+            self._held.append(line)
+            return line
+        self._seq += 1
         line = Line(self._seq, when, kind, text, nick, own, mention, replay)
         self.lines.append(line)
         return line
+
+    def _release(self) -> list[Line]:
+        """Show the lines held during a replay, in the order they were heard."""
+        held, self._held = self._held, []
+        shown = []
+        for line in held:
+            self._seq += 1
+            shown.append(replace(line, seq=self._seq))
+        self.lines.extend(shown)
+        return shown
 
     def note(self, text: str) -> Line:
         """A line from the client itself."""
@@ -321,6 +348,7 @@ class ClientState:
         self._unstamped.clear()
         self._replay = None
         self._replay_open = False
+        self._held.clear()
         return []
 
     def time_asked(self) -> None:
@@ -348,9 +376,11 @@ class ClientState:
         self.is_oper = False
         self.members.clear()
         self._tells.clear()
+        held = self._release()  # a replay cut short: show what was heard meanwhile
+        self._replay = None
         if self.quitting or self._bye_seen:
-            return []  # BYE already said why
-        return [self.problem(f"Lost the connection to {self.server} ({reason}).")]
+            return held  # BYE already said why
+        return [*held, self.problem(f"Lost the connection to {self.server} ({reason}).")]
 
     def retrying(self, delay: float, attempt: int, failure: str | None = None) -> list[Line]:
         """A reconnect is scheduled in ``delay`` seconds.  Only the first
@@ -372,21 +402,32 @@ class ClientState:
         when = wire.parse_time(stamp) if stamp is not None else None
         if when is not None and self._time_pending:
             self._time_pending = False
-            for early in self._unstamped:
-                self._shown_at(when, early)
+            for unstamped in self._unstamped:
+                self._shown_at(when, unstamped)
             self._unstamped.clear()
         handler = getattr(self, "_on_" + type(message).__name__.lower())
-        self._now = when
+        hold = self._hold_back(message)
+        shown = self._release() if hold and len(self._held) >= MAX_HELD else []
+        self._now, self._holding = when, hold
         try:
-            result: list[Line] = handler(message)
+            lines: list[Line] = handler(message)
         finally:
-            self._now = None
+            self._now, self._holding = None, False
+        if not hold:  # held lines are shown after the replay
+            shown += lines
         if isinstance(message, ROOM_MESSAGES):
             if when is not None:
                 self._shown_at(when, message)
             elif self._time_pending:
                 self._unstamped.append(message)
-        return result
+        return shown
+
+    def _hold_back(self, message: wire.ServerMessage) -> bool:
+        """Whether the lines of ``message`` wait for the replay to end: a live
+        event (not my own JOIN, which comes before the replay is asked)."""
+        if self._replay is None or not isinstance(message, LIVE_EVENTS):
+            return False
+        return not (isinstance(message, wire.Joined) and self.is_me(message.nick))
 
     def _shown_at(self, when: float, message: wire.ServerMessage) -> None:
         """A room line shown with server time ``when``: keep only the newest
@@ -489,9 +530,10 @@ class ClientState:
 
     def _on_bye(self, message: wire.Bye) -> list[Line]:
         self._bye_seen = True
+        held = self._release()
         if self.quitting:
-            return [self.note(f"Disconnected: {message.reason}.")]
-        return [self.problem(f"The server closed the connection: {message.reason}.")]
+            return [*held, self.note(f"Disconnected: {message.reason}.")]
+        return [*held, self.problem(f"The server closed the connection: {message.reason}.")]
 
     def _on_helpline(self, message: wire.HelpLine) -> list[Line]:
         return [self.note(message.text)]
@@ -555,15 +597,17 @@ class ClientState:
 
     def _replay_ended(self) -> list[Line]:
         """``OK HISTORY``: the closing marker, if the opening one was shown
-        (a replay of nothing shows nothing)."""
+        (a replay of nothing shows nothing), then the lines held meanwhile."""
         replay, opened, count = self._replay or Replay.EARLIER, self._replay_open, self._replayed
         self._replay = None
         self._replay_open = False
         self._replayed = 0
         self._since_lines = Counter()
-        if not opened:
-            return []
-        return [self.add(Kind.HISTORY, _CLOSING[replay].format(lines_word(count)), replay=replay)]
+        lines = []
+        if opened:
+            lines.append(self.add(Kind.HISTORY, _CLOSING[replay].format(lines_word(count)),
+                                  replay=replay))
+        return lines + self._release()
 
     # --- what I send that the server does not echo ---
 

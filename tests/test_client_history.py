@@ -262,6 +262,43 @@ class TestReconnectReplay:
         shown = session.log_in(at(9), (at(2), "SAY bob hi"), (at(5), "SAY eve hello"))
         assert [line.text for line in shown][1:-1] == ["hello"]
 
+    def test_events_heard_during_the_replay_show_after_it(self) -> None:
+        """Others joining (and speaking) between my login and the HISTORY reply were
+        after the missed lines: they show after the closing marker, in order,
+        and the member list has them at once."""
+        session = self.seen_then_dropped((at(2), "one"))
+        session.client.connection_made()
+        session.hear(wire.Hello("chatd/1.1.0", "welcome"))
+        session.hear(wire.Ok("NICK", "ann"))
+        session.hear(wire.Joined("ann"))
+        session.hear(wire.Users(("ann",)))
+        session.hear(wire.Ok("WHO", "1"))
+        before = len(session.shown)
+        assert session.hear(wire.Joined("bob")) == []
+        assert session.state.sorted_members() == ["ann", "bob"]
+        session.hear(wire.Ok("TIME", "ON"), at(9))
+        session.hear(wire.Said("bob", "back too"), at(9, 1))
+        session.hear(wire.Hist(at(5), "SAY eve while you were away"), at(9, 1))
+        session.hear(wire.Ok("HISTORY", "1"), at(9, 1))
+        shown = session.shown[before:]
+        assert [line.text for line in shown] == [
+            "missed while disconnected", "while you were away", "end of missed lines (1 line)",
+            "bob joined.", "back too"]
+        assert [line.seq for line in shown] == sorted(line.seq for line in shown)
+        assert list(session.state.lines)[-5:] == shown
+
+    def test_a_drop_during_the_replay_shows_what_was_held(self) -> None:
+        """Lines held for a replay that never ends are shown when the connection drops."""
+        session = Session()
+        session.client.connection_made()
+        session.hear(wire.Hello("chatd/1.1.0", "welcome"))
+        session.hear(wire.Ok("NICK", "ann"))
+        session.hear(wire.Said("bob", "quick"), at(3))
+        before = len(session.shown)
+        session.client.connection_lost("reset")
+        assert [line.text for line in session.shown[before:]] == [
+            "quick", "Lost the connection to h:1 (reset)."]
+
     def test_a_reconnect_to_a_1_0_server_behaves_as_before(self) -> None:
         """If the server came back as 1.0, nothing is asked and nothing replayed."""
         session = self.seen_then_dropped((at(2), "one"))
