@@ -52,12 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plain", action="store_true",
                         help="plain line mode even on a terminal")
     parser.add_argument("--history", metavar="N", type=non_negative_int,
-                        help="after logging in to a chatd 1.1 server, show the last N lines said "
-                             f"before (default {HISTORY_LINES} on the full screen, 0 in plain "
-                             "mode; 0: none)")
+                        help="after each login to a chatd 1.1 server, show the last N lines "
+                             f"said before you came (default {HISTORY_LINES} on the full screen, "
+                             "0 in plain mode); after a reconnect, only those you missed")
     parser.add_argument("--log", action="store_true",
-                        help="keep a chat log, one file per server, in "
-                             "$XDG_STATE_HOME/chatd/logs (or ~/.local/state/chatd/logs)")
+                        help="append every line shown, with its server time, to a log file "
+                             "per server in $XDG_STATE_HOME/chatd/logs (or "
+                             "~/.local/state/chatd/logs); off unless asked")
     parser.add_argument("--log-dir", metavar="DIR", type=Path,
                         help="keep the chat log in DIR instead (implies --log)")
     return parser
