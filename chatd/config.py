@@ -19,6 +19,15 @@ from chatd.wire import DEFAULT_PORT
 # for SYN retransmits (a second or more each), so ask for more.
 BACKLOG = 1024
 OPER_PASSWORD_ENV = "CHATD_OPER_PASSWORD"
+MAX_HISTORY = 10_000  # lines: a HISTORY reply is one write, so keep it a sane size
+
+
+def history_lines(text: str) -> int:
+    """``--history``: 0 (off) up to ``MAX_HISTORY``."""
+    value = non_negative_int(text)
+    if value > MAX_HISTORY:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_HISTORY}")
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,9 +107,9 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     limits.add_argument("--no-keepalive", action="store_true",
                         help="do not probe idle connections with TCP keepalive")
     history = parser.add_argument_group("history (protocol 1.1's HISTORY)")
-    history.add_argument("--history", type=non_negative_int, default=100, metavar="LINES",
+    history.add_argument("--history", type=history_lines, default=100, metavar="LINES",
                          help="SAY lines the room keeps for HISTORY, in memory; 0 turns "
-                              "history off (default 100)")
+                              f"history off (default 100, at most {MAX_HISTORY})")
     history.add_argument("--history-bytes", type=positive_int, default=64 * 1024,
                          metavar="BYTES",
                          help="most bytes of kept lines; the oldest go first (default 65536)")

@@ -16,6 +16,7 @@ sequence number of its own ``JOIN``.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import deque
 
 from chatd.events import Said, Stamped
@@ -62,8 +63,8 @@ class History:
         if count <= 0:
             return []
         end = bisect.bisect_left(self._kept, seq, key=_seq)
-        start = max(0, end - count)
-        return [self._kept[index] for index in range(start, end)]
+        # islice walks the deque once; indexing each line would walk it per line.
+        return list(itertools.islice(self._kept, max(0, end - count), end))
 
 
 def _seq(stamped: Stamped) -> int:

@@ -210,10 +210,12 @@ class TestOptions:
         assert (config.history, config.history_bytes) == (0, 300)
 
     @pytest.mark.parametrize("argv", [["--history", "-1"], ["--history", "many"],
+                                      ["--history", "10001"],
                                       ["--history-bytes", "0"], ["--history-bytes", "-5"]])
     def test_bad_values_are_usage_errors(self, argv: list[str],
                                          capsys: pytest.CaptureFixture[str]) -> None:
-        """A negative line count, or a byte bound under 1, is refused at start-up."""
+        """A negative line count or one over 10,000, or a byte bound under 1, is
+        refused at start-up."""
         with pytest.raises(SystemExit) as info:
             parse_config(argv, environ={})
         assert info.value.code == 2
