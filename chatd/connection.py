@@ -51,13 +51,14 @@ class Connection:
     """The transport-neutral life of one connection."""
 
     # Slots: ten thousand idle connections are the memory target.
-    __slots__ = ("node", "link", "cut_reason", "dialect",
+    __slots__ = ("node", "link", "door", "cut_reason", "dialect",
                  "_framer", "_flood", "_lag", "_waiting", "_draining", "_pending")
 
-    def __init__(self, node: Node, link: Link) -> None:
+    def __init__(self, node: Node, link: Link, door: str = "tcp") -> None:
         config = node.config
         self.node = node
         self.link = link
+        self.door = door  # which transport, for /metrics
         self.cut_reason: str | None = None
         # Made when bytes arrive and dropped once it holds none: an idle
         # connection (most of ten thousand) keeps no framer.
@@ -155,6 +156,7 @@ class Connection:
             self.node.log.info("cutting {peer}: backlog of {size} bytes",
                                peer=self.peer, size=framer.buffered)
             framer.clear()
+            self.node.stats.cuts[FLOOD] += 1
             self.session.close(FLOOD)
 
     def _drain(self) -> None:
@@ -171,6 +173,7 @@ class Connection:
 
     def _drain_lines(self) -> None:
         framer, dialect, session, flood = self._framer, self.dialect, self.session, self._flood
+        stats = self.node.stats
         if framer is None:
             return
         while not session.closed and self._lag is None and not session.waiting:
@@ -187,6 +190,7 @@ class Connection:
             if flood is not None and not self._admit(flood, line):
                 break
             self._pending = None
+            stats.lines_in += 1
             dialect.line_received(line)
         if session.closed or (framer.idle and self._pending is None):
             self._framer = None  # nothing left to read, or nothing kept
@@ -203,6 +207,7 @@ class Connection:
             return True
         self._pending = line
         if first:
+            self.node.stats.flood_episodes += 1
             self.dialect.flooding(flood.rate)
         self.link.pause()
         self._lag = self.node.clock.callLater(wait, self._lag_over)
@@ -220,6 +225,7 @@ class Connection:
         if self.cut_reason is not None:
             return
         self.cut_reason = reason
+        self.node.stats.cuts[reason] += 1
         self.node.log.info("cutting {nick}: {why}", nick=self.session.nick or self.peer, why=reason)
         self.link.abort()
 

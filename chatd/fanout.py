@@ -14,6 +14,7 @@ from typing import Protocol
 
 from chatd.events import Stamped
 from chatd.outbox import Outbox, Scheduler
+from chatd.stats import Stats
 
 Encoder = Callable[[Stamped], bytes]
 
@@ -31,9 +32,10 @@ class Fanout:
 
     def __init__(self, encoders: Mapping[str, Encoder],
                  everyone: Callable[[], Iterable[Recipient]],
-                 schedule: Scheduler | None = None) -> None:
+                 schedule: Scheduler | None = None, stats: Stats | None = None) -> None:
+        self.stats = stats if stats is not None else Stats()
         self._encoders = dict(encoders)
-        self._outboxes = {name: Outbox(schedule) for name in encoders}
+        self._outboxes = {name: Outbox(schedule, self.stats) for name in encoders}
         self._everyone = everyone
         # (encoder, outbox) pairs, so a broadcast does no dict lookups.
         self._pairs = [(self._encoders[name], self._outboxes[name]) for name in encoders]
@@ -68,6 +70,7 @@ class Fanout:
 
     def broadcast(self, stamped: Stamped) -> None:
         """One event to everyone logged in: encoded once per dialect."""
+        self.stats.broadcasts += 1
         for encode, outbox in self._pairs:
             if len(outbox):
                 outbox.broadcast(encode(stamped))
@@ -81,11 +84,14 @@ class Fanout:
         go first, so nobody sees them reordered."""
         self.flush()
         encoded: dict[str, bytes] = {}
+        stats = self.stats
         for recipient in list(self._everyone()):
             dialect = recipient.dialect
             data = encoded.get(dialect)
             if data is None:
                 data = encoded[dialect] = self._encoders[dialect](stamped)
+            stats.deliveries += 1
+            stats.bytes_out += len(data)
             recipient.write(data)
 
     # --- replies ---

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from chatd.limits import Clock, Deadline
+from chatd.stats import Stats
 
 if TYPE_CHECKING:
     from chatd.connection import Connection
@@ -57,8 +58,9 @@ class Hub:
 
     def __init__(self, clock: Clock, *, max_clients: int, max_per_ip: int,
                  limit_loopback: bool = False, register_timeout: float = 120.0,
-                 log: Any = None) -> None:
+                 log: Any = None, stats: Stats | None = None) -> None:
         self._clock = clock
+        self.stats = stats if stats is not None else Stats()
         self._max_clients = max_clients
         self._max_per_ip = max_per_ip
         self._limit_loopback = limit_loopback
@@ -82,6 +84,10 @@ class Hub:
     def __iter__(self) -> Iterator[Connection]:
         return iter(list(self._connections))
 
+    def by_door(self) -> Counter[str]:
+        """Open connections by the door they came in by (``tcp``, ``websocket``)."""
+        return Counter(connection.door for connection in self._connections)
+
     def sessions(self) -> list[Session]:
         """Every connection's session, logged in or not (``WALL`` goes to all)."""
         return [connection.session for connection in self._connections]
@@ -95,11 +101,13 @@ class Hub:
         full = len(self._connections) >= self._max_clients
         self._connections[connection] = None
         if full:
+            self.stats.refusals[SERVER_FULL] += 1
             return SERVER_FULL
         if counts_per_address(host, self._limit_loopback):
             assert host is not None
             host = address_key(host)
             if self._per_address[host] >= self._max_per_ip:
+                self.stats.refusals[TOO_MANY_FROM_ADDRESS] += 1
                 return TOO_MANY_FROM_ADDRESS
             self._per_address[host] += 1
             self._counted[connection] = host
@@ -130,6 +138,7 @@ class Hub:
                 if self._log is not None:
                     self._log.info("closing {peer}: {why}", peer=connection.peer,
                                    why=REGISTRATION_TIMEOUT)
+                self.stats.refusals[REGISTRATION_TIMEOUT] += 1
                 connection.session.close(REGISTRATION_TIMEOUT)
 
     def release(self, connection: Connection) -> None:

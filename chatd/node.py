@@ -22,6 +22,7 @@ from chatd.hub import SHUTDOWN, Hub
 from chatd.limits import Clock
 from chatd.nicks import SERVER_NICK
 from chatd.room import EventLog, NullLog, Room
+from chatd.stats import Stats
 
 
 class Node:
@@ -32,27 +33,31 @@ class Node:
         self.config = config
         self.clock = clock
         self.log: EventLog = log if log is not None else NullLog()
+        self.stats = Stats()
         self.hub = Hub(clock, max_clients=config.max_clients, max_per_ip=config.max_per_ip,
                        limit_loopback=config.limit_loopback,
-                       register_timeout=config.register_timeout, log=self.log)
+                       register_timeout=config.register_timeout, log=self.log,
+                       stats=self.stats)
         self.fanout = Fanout(line.ENCODERS, self.hub.sessions,
-                             schedule=lambda flush: clock.callLater(0, flush))
+                             schedule=lambda flush: clock.callLater(0, flush), stats=self.stats)
         self.bus: Bus = bus if bus is not None else LocalBus(clock.seconds)
         self.history: History | None = None
         if config.history:
             self.history = History(config.history, config.history_bytes)
             self.bus.subscribe(self.history.hear)
         self.room = Room(self.bus, self.fanout, log=self.log, log_messages=config.log_messages,
-                         oper_password=config.oper_password, history=self.history)
+                         oper_password=config.oper_password, history=self.history,
+                         stats=self.stats)
 
     def make_dialect(self, connection: Connection) -> line.LineDialect:
         """The dialect a new connection speaks (protocol v1 for every door so far)."""
         return line.LineDialect(self.room, connection, self.clock.seconds)
 
-    def connect(self, link: Link, *, host: str | None) -> Connection:
+    def connect(self, link: Link, *, host: str | None, door: str = "tcp") -> Connection:
         """A transport opened a connection: greet it, admit it or refuse it.
-        ``host`` is the peer's address, for the per-address cap."""
-        connection = Connection(self, link)
+        ``host`` is the peer's address, for the per-address cap; ``door``
+        names the transport, for ``/metrics``."""
+        connection = Connection(self, link, door)
         connection.opened(host)
         return connection
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from chatd.stats import Stats
+
 
 class Sink(Protocol):
     """Where a member's bytes go: in the server, its transport."""
@@ -33,8 +35,9 @@ Scheduler = Callable[[Callable[[], None]], object]
 class Outbox:
     """The audience of one dialect's broadcasts, and their per-turn log."""
 
-    def __init__(self, schedule: Scheduler | None = None) -> None:
+    def __init__(self, schedule: Scheduler | None = None, stats: Stats | None = None) -> None:
         self._schedule = schedule
+        self.stats = stats if stats is not None else Stats()
         # Each sink's ``write``, looked up once when it joins: the flush
         # calls it once per member per turn, the server's hottest line.
         self._audience: dict[Sink, Callable[[bytes], None]] = {}
@@ -69,7 +72,10 @@ class Outbox:
     def broadcast(self, data: bytes) -> None:
         """Send the same bytes to the whole audience, this turn."""
         if self._schedule is None:
-            for write in list(self._audience.values()):
+            audience = list(self._audience.values())
+            self.stats.deliveries += len(audience)
+            self.stats.bytes_out += len(data) * len(audience)
+            for write in audience:
                 write(data)
             return
         self._log.append(data)
@@ -86,8 +92,10 @@ class Outbox:
             mark = self._marks.get(sink, 0)
             self._marks[sink] = len(self._log)
             if mark < len(self._log):
+                self.stats.deliveries += len(self._log) - mark
                 data = b"".join(self._log[mark:]) + data
         if data:
+            self.stats.bytes_out += len(data)
             sink.write(data)
 
     def catch_up(self, sink: Sink) -> None:
@@ -112,6 +120,9 @@ class Outbox:
             if not marks:
                 # The common turn: nobody joined or was answered mid-turn, so
                 # everyone gets the same bytes and the loop is one call each.
+                stats = self.stats
+                stats.deliveries += len(log) * len(self._audience)
+                stats.bytes_out += len(whole) * len(self._audience)
                 for sink, write in list(self._audience.items()):
                     if gone and sink in gone:
                         continue
@@ -135,4 +146,6 @@ class Outbox:
                 share = shares.get(mark)
                 if share is None:
                     share = shares[mark] = b"".join(log[mark:])
+                self.stats.deliveries += end - mark
+                self.stats.bytes_out += len(share)
                 write(share)

@@ -22,6 +22,7 @@ from chatd.errors import ChatError, ErrorCode
 from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
 from chatd.history import History
 from chatd.nicks import nick_key
+from chatd.stats import Stats
 
 CONNECTION_LOST = "connection lost"
 
@@ -82,8 +83,9 @@ class Room:
 
     def __init__(self, bus: Bus, audience: Audience, *, log: EventLog | None = None,
                  log_messages: bool = False, oper_password: str | None = None,
-                 history: History | None = None) -> None:
+                 history: History | None = None, stats: Stats | None = None) -> None:
         self._bus = bus
+        self.stats = stats if stats is not None else Stats()
         # What was said, for HISTORY; it hears the bus itself (None: off).
         self.history = history
         # With a password, only operators may WALL (the session enforces it).
@@ -131,6 +133,7 @@ class Room:
             return
         self._local[nick_key(nick)] = member
         self._audience.add(member)  # before its JOIN, which it hears too
+        self.stats.logins += 1
         self.log.info("{nick} logged in", nick=nick)
         member.logged_in(nick)
 

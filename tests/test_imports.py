@@ -21,7 +21,7 @@ PURE = [
     "chatd.argtypes", "chatd.bus", "chatd.config", "chatd.connection", "chatd.dialects.line",
     "chatd.errors", "chatd.events", "chatd.fanout", "chatd.framing", "chatd.history", "chatd.hub",
     "chatd.limits", "chatd.nicks", "chatd.node", "chatd.outbox", "chatd.room",
-    "chatd.session", "chatd.wire",
+    "chatd.session", "chatd.stats", "chatd.wire",
     "chatclient.client", "chatclient.commands", "chatclient.state",
 ]
 IO_FRAMEWORKS = ("twisted", "prompt_toolkit", "asyncio", "socket")
