@@ -239,6 +239,7 @@ export class Session {
     this.isOper = false;
     this.quitting = false;
     this.members = new Map();     // nick key -> nick as spelled
+    this.membersVersion = 0;      // bumped at every change of members
     this.who = null;
     this.byeSeen = false;
     this.byeReason = "";
@@ -297,6 +298,7 @@ export class Session {
     this.linkDetail = "";
     this.phase = "need-nick";
     this.members.clear();
+    this.membersVersion += 1;
     this.who = null;
     this.byeSeen = false;
     this.byeReason = "";
@@ -319,6 +321,7 @@ export class Session {
     this.autoLogin = (wasIn || this.autoLogin) && !this.quitting;
     this.isOper = false;
     this.members.clear();
+    this.membersVersion += 1;
     this.tells = [];
     this.release();  // a replay cut short: show what was heard meanwhile
     this.replay = null;
@@ -442,6 +445,7 @@ export class Session {
   }
 
   apply(m) {
+    if (m.verb === "JOIN" || m.verb === "PART" || m.verb === "RENAME") this.membersVersion += 1;
     switch (m.verb) {
       case "HELLO": {
         this.version = m.version;
@@ -523,6 +527,7 @@ export class Session {
         const nicks = this.who || [];
         this.who = null;
         this.members = new Map(nicks.map((n) => [nickKey(n), n]));
+        this.membersVersion += 1;
         this.note(`In the room (${nicks.length}): ${this.sortedMembers().join(", ")}`);
         break;
       }
@@ -787,9 +792,13 @@ class View {
   trim() {
     const over = this.log.childElementCount - MAX_LINES;
     if (over <= 0 || (!this.pinned && over < 500)) return;
+    if (this.pinned) {  // the view follows the bottom anyway: no need to measure
+      for (let i = 0; i < over; i += 1) this.log.firstElementChild.remove();
+      return;
+    }
     const before = this.log.scrollHeight;
     for (let i = 0; i < over; i += 1) this.log.firstElementChild.remove();
-    if (!this.pinned) this.log.scrollTop -= before - this.log.scrollHeight;
+    this.log.scrollTop -= before - this.log.scrollHeight;
   }
 
   clear() {
@@ -887,10 +896,10 @@ class View {
   }
 
   members(session) {
-    const nicks = session.sortedMembers();
-    const shown = JSON.stringify([session.nick, nicks]);
+    const shown = `${session.membersVersion} ${session.nick}`;
     if (shown === this.membersShown) return;
     this.membersShown = shown;
+    const nicks = session.sortedMembers();
     this.memberList.replaceChildren(...nicks.map((nick) => {
       const own = session.isMe(nick);
       const item = element("li", this.nickClass(nick, own), nick);
