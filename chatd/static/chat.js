@@ -837,17 +837,16 @@ class View {
     this.lastTop = top;
   }
 
+  /** Scroll to the newest line once the current burst of lines is in:
+   * at the next frame, or in a hidden tab (no frames) at the next timer. */
   follow() {
-    if (document.hidden) {  // no animation frames in a hidden tab
-      this.log.scrollTop = this.log.scrollHeight;
-      return;
-    }
     if (this.followFrame) return;
-    this.followFrame = requestAnimationFrame(() => {
+    const bottom = () => {
       this.followFrame = 0;
       this.log.scrollTop = this.log.scrollHeight;
       this.lastTop = this.log.scrollTop;
-    });
+    };
+    this.followFrame = document.hidden ? setTimeout(bottom, 0) : requestAnimationFrame(bottom);
   }
 
   toBottom() {
