@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/chatd --port $(PORT)
 
 # Lint and types first (seconds), then the suite.
-test: check
+test: check browser-deps
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
@@ -40,3 +40,33 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# Debian's chromium for tests/test_browser.py (never Playwright's own browser
+# download).  Installed only as root and only when missing; without root,
+# apt-get or a network it says why and carries on, and the browser tests
+# skip with that reason.
+.PHONY: browser-deps screenshot
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "browser-deps: /usr/bin/chromium is missing and this is not root: the browser tests will skip"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser-deps: /usr/bin/chromium is missing and there is no apt-get: the browser tests will skip"; \
+	else \
+		echo "browser-deps: installing Debian's chromium (apt-get, a few minutes)"; \
+		log=$$(mktemp); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		install="apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 chromium fonts-liberation"; \
+		if $$install >$$log 2>&1 || { apt-get update -q >>$$log 2>&1 && $$install >>$$log 2>&1; }; then \
+			echo "browser-deps: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+		else \
+			echo "browser-deps: could not install chromium (no network?); the browser tests will skip:"; \
+			tail -n 3 $$log; \
+		fi; \
+		rm -f $$log; \
+	fi
+
+# docs/screenshot.png, for docs/web.md: chatd --web on free ports, a browser
+# user and a TCP user exchanging a few lines (docs/screenshot.py).
+screenshot: $(STAMP) browser-deps
+	$(BIN)/python docs/screenshot.py docs/screenshot.png
