@@ -1,11 +1,12 @@
 # Two commands on a fresh machine with Python 3.11 and make:
-#   make run    set up .venv and run chatd on port 8123
+#   make run    set up .venv and run chatd on port 8123, its page on http://localhost:8080/
 #   make test   set up .venv and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8123
+WEB_PORT ?= 8080
 
 .PHONY: setup run test check fuzz bench clean
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/chatd --port $(PORT)
+	$(BIN)/chatd --port $(PORT) --web tcp:$(WEB_PORT)
 
 # Lint and types first (seconds), then the suite.
 test: check browser-deps

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from chatd import __version__
 from chatd.argtypes import non_negative_int, port, positive_float, positive_int
+from chatd.origins import OriginError, normalize_origin
 from chatd.wire import DEFAULT_PORT
 
 # Twisted's default listen backlog is 50: a burst of connects past it waits
@@ -49,6 +50,11 @@ class Config:
     oper_password: str | None = None
     history: int = 100  # SAY lines kept for HISTORY; 0 turns history off
     history_bytes: int = 64 * 1024
+    web: tuple[str, ...] = ()  # endpoints serving the page, /ws, /healthz and /metrics
+    web_origins: tuple[str, ...] = ()  # extra origins allowed to open /ws
+    web_trust_proxy: bool = False
+    web_ping: float = 30.0
+    metrics: tuple[str, ...] = ()  # endpoints serving only /healthz and /metrics
     log_format: str = "text"
     log_messages: bool = False
     reactor: str = "default"
@@ -106,6 +112,23 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
                              "reader, before --max-sendq starts counting)")
     limits.add_argument("--no-keepalive", action="store_true",
                         help="do not probe idle connections with TCP keepalive")
+    web = parser.add_argument_group("the browser page and operations over HTTP")
+    web.add_argument("--web", action="append", default=[], metavar="ENDPOINT",
+                     help="serve the page, its WebSocket /ws, /healthz and /metrics on this "
+                          "Twisted endpoint, repeatable, e.g. tcp:8080 or "
+                          "ssl:8443:privateKey=key.pem:certKey=cert.pem (default: off)")
+    web.add_argument("--web-origin", action="append", default=[], metavar="URL",
+                     help="a page origin allowed to open /ws, repeatable, e.g. "
+                          "https://chat.example.org (always allowed: the page's own origins "
+                          "on loopback)")
+    web.add_argument("--web-trust-proxy", action="store_true",
+                     help="take the client's address from the last X-Forwarded-For entry "
+                          "(only behind a proxy that sets it)")
+    web.add_argument("--web-ping", type=positive_float, default=30.0, metavar="SECONDS",
+                     help="ping a WebSocket silent this long; cut it after three such "
+                          "silences (default 30)")
+    web.add_argument("--metrics", action="append", default=[], metavar="ENDPOINT",
+                     help="serve only /healthz and /metrics on this endpoint, repeatable")
     history = parser.add_argument_group("history (protocol 1.1's HISTORY)")
     history.add_argument("--history", type=history_lines, default=100, metavar="LINES",
                          help="SAY lines the room keeps for HISTORY, in memory; 0 turns "
@@ -152,6 +175,14 @@ def _oper_password(path: str | None, environ: Mapping[str, str]) -> str | None:
     return environ.get(OPER_PASSWORD_ENV) or None
 
 
+def _origin(url: str) -> str:
+    """``--web-origin``: a browser origin, ``scheme://host[:port]``, no path."""
+    try:
+        return normalize_origin(url)
+    except OriginError as exc:
+        raise ConfigError(f"--web-origin {url!r}: {exc}") from None
+
+
 def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                  *, prog: str = "chatd") -> Config:
     """Parse the command line; a bad option exits 2 with argparse's message,
@@ -172,6 +203,11 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         socket_sndbuf=args.socket_sndbuf,
         oper_password=_oper_password(args.oper_password_file,
                                      os.environ if environ is None else environ),
+        web=tuple(args.web),
+        web_origins=tuple(_origin(url) for url in args.web_origin),
+        web_trust_proxy=args.web_trust_proxy,
+        web_ping=args.web_ping,
+        metrics=tuple(args.metrics),
         history=args.history,
         history_bytes=args.history_bytes,
         log_format=args.log_format,

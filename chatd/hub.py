@@ -77,6 +77,7 @@ class Hub:
         self._unregistered: dict[Connection, float] = {}
         self._sweep: Deadline | None = None
         self._drained: list[Callable[[], None]] = []
+        self.closing = False  # shutdown has begun (``/healthz`` says 503)
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -162,6 +163,7 @@ class Hub:
         """``announce(reason)`` (the ``WALL *``), ``BYE`` to every connection,
         close them all, and call ``done`` once they are closed or ``grace``
         seconds have passed (the rest are aborted then)."""
+        self.closing = True
         if not self._connections:
             done()
             return

@@ -25,6 +25,7 @@ from zope.interface import implementer
 
 from chatd import __version__
 from chatd.config import Config, ConfigError, parse_config
+from chatd.origins import OriginPolicy, loopback_origins
 from chatd.transports.tcp import ChatFactory, log
 
 
@@ -59,7 +60,7 @@ class _DropPortChatter:
 drop_port_chatter = _DropPortChatter()
 
 
-async def listen(reactor: Any, factory: ChatFactory, description: str) -> Any:
+async def listen(reactor: Any, factory: Any, description: str) -> Any:
     """Listen on one endpoint string, turning every failure into ``SystemExit``
     with a one-line message (never a traceback)."""
     try:
@@ -91,12 +92,36 @@ async def main(reactor: Any, config: Config) -> None:
         print(f"chatd {__version__} listening on {address.host}:{address.port} ({description})",
               flush=True)
         log.info("listening on {host}:{port}", host=address.host, port=address.port)
+    await listen_web(reactor, factory, config)
     # Only now: a server that cannot start says one line, not a log.  Events
     # logged so far are buffered and replayed here.
     globalLogBeginner.beginLoggingTo([log_observer(config, sys.stderr)],
                                      redirectStandardIO=False)
     reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
     await defer.Deferred()  # until the reactor stops: task.react then exits 0
+
+
+async def listen_web(reactor: Any, factory: ChatFactory, config: Config) -> None:
+    """The page and /ws on each ``--web`` endpoint, /healthz and /metrics on
+    those and on each ``--metrics`` endpoint."""
+    from chatd.transports import web
+
+    if config.web:
+        origins = OriginPolicy(config.web_origins)
+        site, _door = web.web_site(factory.node, origins, reactor)
+        for description in config.web:
+            address = (await listen(reactor, site, description)).getHost()
+            scheme = "https" if description.startswith(("ssl:", "tls:")) else "http"
+            origins.allow(loopback_origins(scheme, address.port))
+            print(f"chatd {__version__} serving the page on {scheme}://{address.host}:"
+                  f"{address.port}/ ({description})", flush=True)
+            log.info("page and WebSocket on {host}:{port}", host=address.host,
+                     port=address.port)
+    for description in config.metrics:
+        address = (await listen(reactor, web.metrics_site(factory.node, reactor),
+                                description)).getHost()
+        print(f"chatd {__version__} serving /metrics on {address.host}:{address.port} "
+              f"({description})", flush=True)
 
 
 def install_reactor(name: str) -> None:

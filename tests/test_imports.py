@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PURE = [
     "chatd.argtypes", "chatd.bus", "chatd.config", "chatd.connection", "chatd.dialects.line",
     "chatd.errors", "chatd.events", "chatd.fanout", "chatd.framing", "chatd.history", "chatd.hub",
-    "chatd.limits", "chatd.nicks", "chatd.node", "chatd.outbox", "chatd.room",
+    "chatd.limits", "chatd.nicks", "chatd.node", "chatd.origins", "chatd.outbox", "chatd.room",
     "chatd.session", "chatd.stats", "chatd.wire",
     "chatclient.client", "chatclient.commands", "chatclient.state",
 ]
@@ -69,6 +69,7 @@ class TestPureCore:
         """Each chatd module is either pure or a known edge, so a new one is placed knowingly."""
         edges = {"chatd.server", "chatd.service", "chatd.__main__", "chatd.__init__",
                  "chatd.transports.tcp", "chatd.transports._twisted",
+                 "chatd.transports.web", "chatd.transports.websocket", "chatd.metrics",
                  "chatd.transports.__init__", "chatd.dialects.__init__"}
         modules = {".".join(path.relative_to(ROOT).with_suffix("").parts)
                    for path in (ROOT / "chatd").rglob("*.py") if "bench" not in path.parts}

@@ -143,3 +143,42 @@ class EagerWriter:
         if self._holder is not None:
             self._state = _BEHIND
         self._transport.write(data)
+
+
+def behind(writer: EagerWriter) -> None:
+    """Bytes may already wait in the transport (an HTTP 101 response): the
+    writer must queue behind them rather than write eagerly past them."""
+    if writer._holder is not None:
+        writer._state = _BEHIND
+
+
+def take_over_http_channel(channel: Any, protocol: Any, first: bytes) -> None:
+    """Hand an HTTP connection to a WebSocket ``protocol``: write ``first``
+    (the 101 response), stop twisted.web's request timeout (an idle
+    WebSocket must outlive it), and make ``protocol`` the transport's own
+    protocol, so the HTTP channel and its request are dropped: kept, they
+    were most of an idle WebSocket's memory.
+
+    Read from Twisted 26.10.0: ``HTTPChannel.connectionMade`` registers the
+    channel as the transport's producer (``twisted/web/http.py``); a TCP
+    transport calls ``self.protocol`` (``twisted/internet/tcp.py``), and TLS
+    wraps it as ``TLSMemoryBIOProtocol.wrappedProtocol``
+    (``twisted/protocols/tls.py``).
+    """
+    transport = channel.transport
+    channel.setTimeout(None)
+    transport.write(first)
+    transport.unregisterProducer()  # the channel's; ours reads and pauses the transport
+    if hasattr(transport, "wrappedProtocol"):
+        transport.wrappedProtocol = protocol
+        under = getattr(transport, "transport", None)
+    else:
+        under = transport
+    if under is None or getattr(under, "protocol", None) is None:
+        raise TwistedInternalsChanged(
+            f"{type(transport).__name__} has no protocol to replace (read from Twisted "
+            f"{READ_FROM_TWISTED}); the WebSocket door cannot work")
+    if under is transport:
+        transport.protocol = protocol
+    channel.transport = None
+    protocol.makeConnection(transport)
