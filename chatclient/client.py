@@ -150,6 +150,8 @@ class Client:
             return [state.problem("Not connected; that line was not sent.")]
         if isinstance(message, wire.Tell):
             state.telling(message.nick, message.text)
+        elif isinstance(message, wire.Nick):
+            state.renaming(message.name)
         return []
 
     def quit(self, reason: str | None = None) -> None:

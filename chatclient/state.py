@@ -239,6 +239,7 @@ class ClientState:
         self._bye_seen = False
         self._reconnecting = False
         self._tells: deque[tuple[str, str]] = deque(maxlen=100)
+        self._renames: deque[str] = deque(maxlen=100)  # /nick sent, not yet answered
         self._now: float | None = None  # the @<time> of the message being applied
         # Protocol 1.1 (see "server time and history" above).
         self._ever_in = False       # some connection of this client logged in
@@ -376,6 +377,7 @@ class ClientState:
         self.is_oper = False
         self.members.clear()
         self._tells.clear()
+        self._renames.clear()
         held = self._release()  # a replay cut short: show what was heard meanwhile
         self._replay = None
         if self.quitting or self._bye_seen:
@@ -453,6 +455,8 @@ class ClientState:
                     self.phase = Phase.IN
                     self.login_error = None
                     self._ever_in = True
+                elif self._renames:
+                    self._renames.popleft()
                 self.nick = new
                 self.wanted_nick = new
                 return []
@@ -475,8 +479,14 @@ class ClientState:
     def _on_error(self, message: wire.Error) -> list[Line]:
         refused_login = self.phase is Phase.LOGGING_IN and message.code in (
             ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN)
-        words = error_words(message.code, message.text, self.wanted_nick
-                            if message.code in (ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN) else None)
+        asked = None
+        if message.code in (ErrorCode.BAD_NICK, ErrorCode.NICK_TAKEN):
+            # A refused /nick names the nick asked for, not the one I have.
+            if self.phase is Phase.IN and self._renames:
+                asked = self._renames.popleft()
+            else:
+                asked = self.wanted_nick
+        words = error_words(message.code, message.text, asked)
         if message.code == ErrorCode.NO_SUCH_USER and self._tells:
             self._tells.popleft()
         if refused_login:
@@ -610,6 +620,10 @@ class ClientState:
         return lines + self._release()
 
     # --- what I send that the server does not echo ---
+
+    def renaming(self, nick: str) -> None:
+        """I sent ``NICK`` while logged in; a refusal names this nick."""
+        self._renames.append(nick)
 
     def telling(self, nick: str, text: str) -> None:
         """I sent a private message; it is shown once ``OK TELL`` confirms it,

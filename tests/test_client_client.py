@@ -138,3 +138,30 @@ class TestSayLines:
         client.say_lines(["one", "two"])
         assert send.sent == []
         assert [line.kind for line in emitted] == [Kind.ERROR]
+
+
+class TestRenameRefused:
+    def test_a_refused_nick_change_names_the_nick_asked_for(self) -> None:
+        """/nick bob while bob is taken says bob is taken, not my own nick."""
+        client, send, emitted = build()
+        client.connection_made()
+        client.login("ann")
+        log_in(client, "ann")
+        client.submit("/nick bob")
+        assert send.sent[-1] == wire.Nick("bob")
+        client.message_received(wire.Error("nick-taken", "bob is already taken"))
+        assert emitted[-1].text == "bob is already taken; please choose another nick."
+        assert client.state.nick == "ann"
+
+    def test_renames_are_answered_in_order(self) -> None:
+        """Two /nick in a row: the first succeeds, the second's refusal names the second."""
+        client, _, emitted = build()
+        client.connection_made()
+        client.login("ann")
+        log_in(client, "ann")
+        client.submit("/nick bea")
+        client.submit("/nick cat")
+        client.message_received(wire.Ok("NICK", "bea"))
+        client.message_received(wire.Error("nick-taken", "cat is already taken"))
+        assert emitted[-1].text == "cat is already taken; please choose another nick."
+        assert client.state.nick == "bea"

@@ -70,6 +70,12 @@ class Fixed(Resource):
         request.setHeader("cache-control", "no-cache")
         return self._body
 
+    def render_HEAD(self, request: server.Request) -> bytes:
+        """GET's headers, no body (twisted.web would warn as it dropped one)."""
+        body = self.render_GET(request)
+        request.setHeader("content-length", str(len(body)))
+        return b""
+
 
 class Health(Resource):
     """200 while the node serves, 503 once it is shutting down."""
