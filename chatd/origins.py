@@ -27,8 +27,14 @@ class OriginError(ValueError):
 def normalize_origin(text: str) -> str:
     """``scheme://host[:port]`` in lower case, with the scheme's default port
     left out, as browsers write it; ``OriginError`` for anything else."""
+    text = text.strip()
+    # urlsplit silently drops TAB, CR and LF anywhere, and an empty user
+    # (``http://@host``) leaves ``username`` empty, not None: both would
+    # pass as the origin they hide.
+    if not text.isprintable() or "@" in text:
+        raise OriginError("an origin is scheme://host[:port], nothing more")
     try:
-        parts = urlsplit(text.strip())
+        parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise OriginError(str(exc)) from None
