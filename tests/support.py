@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -278,3 +278,49 @@ def start_twistd(*args: str, timeout: float = 20.0) -> RunningServer:
     if match is None:
         raise RuntimeError(f"twistd exited {process.returncode}: {log_path.read_text()}")
     return RunningServer(process, "127.0.0.1", int(match.group(1)), log_path)
+
+
+# --- the e2e files' shared client helpers ---------------------------------------
+
+Connect = Callable[..., LineClient]
+
+
+def connecting(shared_server: RunningServer) -> Iterator[Connect]:
+    """The body of an e2e file's ``connect`` fixture: open clients
+    (``crlf=True`` for telnet-style) to ``server``, by default the shared one;
+    every client is closed afterwards, and the test ends only once the shared
+    room is empty again."""
+    clients: list[LineClient] = []
+
+    def make(server: RunningServer | None = None, *, crlf: bool = False) -> LineClient:
+        server = server or shared_server
+        client = LineClient(server.host, server.port, newline=b"\r\n" if crlf else b"\n")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    wait_room_empty(shared_server.host, shared_server.port)
+
+
+def greeted(connect: Connect, server: RunningServer | None = None, *,
+            crlf: bool = False) -> LineClient:
+    """A connection whose HELLO has been read, not logged in."""
+    client = connect(server, crlf=crlf)
+    assert client.read_line().startswith("HELLO ")
+    return client
+
+
+def room(connect: Connect, *nicks: str, server: RunningServer | None = None,
+         crlf: tuple[str, ...] = ()) -> list[LineClient]:
+    """Log ``nicks`` in one after another and read every JOIN, so that each
+    client has nothing pending when this returns."""
+    clients: list[LineClient] = []
+    for nick in nicks:
+        client = connect(server, crlf=nick in crlf)
+        client.login(nick)
+        for earlier in clients:
+            assert earlier.read_line() == f"JOIN {nick}"
+        clients.append(client)
+    return clients

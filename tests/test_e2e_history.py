@@ -12,11 +12,18 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from chatd import __version__, wire
-from tests.support import LineClient, RunningServer, start_chatd, wait_room_empty
+from tests.support import (
+    Connect,
+    LineClient,
+    RunningServer,
+    connecting,
+    greeted,
+    room,
+    start_chatd,
+)
 
 pytestmark = pytest.mark.e2e
 
-Connect = Callable[..., LineClient]
 Factory = Callable[..., RunningServer]
 
 
@@ -33,43 +40,8 @@ def shared_server() -> Iterator[RunningServer]:
 
 @pytest.fixture
 def connect(shared_server: RunningServer) -> Iterator[Connect]:
-    """Open clients (``crlf=True`` for telnet-style) to ``server``, by default the
-    shared one; every client is closed afterwards, and the test ends only once the
-    shared room is empty again."""
-    clients: list[LineClient] = []
-
-    def make(server: RunningServer | None = None, *, crlf: bool = False) -> LineClient:
-        server = server or shared_server
-        client = LineClient(server.host, server.port, newline=b"\r\n" if crlf else b"\n")
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-    wait_room_empty(shared_server.host, shared_server.port)
-
-
-def greeted(connect: Connect, server: RunningServer | None = None, *,
-            crlf: bool = False) -> LineClient:
-    """A connection whose HELLO has been read, not logged in."""
-    client = connect(server, crlf=crlf)
-    assert client.read_line().startswith("HELLO ")
-    return client
-
-
-def room(connect: Connect, *nicks: str, server: RunningServer | None = None,
-         crlf: tuple[str, ...] = ()) -> list[LineClient]:
-    """Log ``nicks`` in one after another and read every JOIN, so that each client
-    has nothing pending when this returns."""
-    clients: list[LineClient] = []
-    for nick in nicks:
-        client = connect(server, crlf=nick in crlf)
-        client.login(nick)
-        for earlier in clients:
-            assert earlier.read_line() == f"JOIN {nick}"
-        clients.append(client)
-    return clients
+    """Clients to the shared server (or another), closed after the test."""
+    yield from connecting(shared_server)
 
 
 def split(line: str) -> tuple[float | None, str]:
