@@ -1,9 +1,10 @@
 """``chatd-bench``: the command line, the worker fleet, and the report.
 
-The parent process does no network I/O beyond one probe connection: it
-starts ``--workers`` processes, each holding a share of the clients on its own
-uvloop, walks them through the phases described in ``chatd.bench.worker``, and
-adds up what they report.  See docs/performance.md for what each figure means.
+The parent process does no network I/O beyond one probe connection per
+transport (and the ``--prefill`` client): it starts ``--workers`` processes,
+each holding a share of the clients on its own uvloop, walks them through
+the phases described in ``chatd.bench.worker``, and adds up what they
+report.  See docs/performance.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import multiprocessing
 import os
 import random
 import resource
-import socket
 import string
 import sys
 import time
@@ -26,8 +26,10 @@ from typing import Any
 from chatd import __version__
 from chatd.argtypes import non_negative_int, positive_float, positive_int, remote_port
 from chatd.bench import stats
+from chatd.bench.blocking import connect
 from chatd.bench.client import MIN_PAYLOAD
 from chatd.bench.prefill import PrefillFailed, prefill
+from chatd.bench.websocket import WebSocketError, WsAddress, parse_address
 from chatd.bench.worker import WorkerSpec, worker_main
 from chatd.wire import DEFAULT_PORT
 
@@ -52,7 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chatd-bench {__version__}")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=remote_port, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=remote_port, default=DEFAULT_PORT,
+                        help=f"the server's TCP port (default {DEFAULT_PORT})")
+    web = parser.add_argument_group(
+        "WebSocket (chatd --web)",
+        "Clients can speak protocol v1 over chatd's WebSocket door instead of raw TCP, in "
+        "every mode; extra idle members over either transport can fill the room beside them.")
+    web.add_argument("--ws", "--web-port", dest="ws", metavar="URL|PORT",
+                     help="where the WebSocket is: ws://HOST:PORT/PATH, or a port for "
+                          "ws://--host:PORT/ws; the clients connect there (as with --transport ws) "
+                          "unless --transport tcp says otherwise")
+    web.add_argument("--transport", choices=("tcp", "ws"),
+                     help="how the N clients connect: tcp to --host/--port, or ws to --ws "
+                          "(default: ws if --ws is given, else tcp)")
+    web.add_argument("--idle-ws", type=non_negative_int, default=0, metavar="M",
+                     help="M more members over the WebSocket (--ws): they log in with the N, "
+                          "count in the room every client waits to hear, never send, and are "
+                          "left out of the checks; their deliveries are reported apart")
+    web.add_argument("--idle-tcp", type=non_negative_int, default=0, metavar="M",
+                     help="the same, M more idle members over TCP (to compare a room of the "
+                          "same size with --idle-ws)")
     parser.add_argument("--mode", choices=("traffic", "login", "idle"), default="traffic",
                         help="traffic: SAY load (default); login: a login storm, every client "
                              "connecting and sending NICK at once; idle: hold N logged-in "
@@ -123,7 +144,18 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         args.senders = 0
     if args.ramp is None:
         args.ramp = 0.0 if args.mode == "login" else 2000.0
-    args.workers = min(args.workers, args.clients)
+    if args.transport is None:
+        args.transport = "ws" if args.ws else "tcp"
+    args.ws_address = None
+    if args.ws:
+        try:
+            args.ws_address = parse_address(args.ws, args.host)
+        except ValueError as exc:
+            parser.error(f"--ws: {exc}")
+    elif args.transport == "ws" or args.idle_ws:
+        parser.error("--transport ws and --idle-ws need --ws URL|PORT (where the WebSocket is)")
+    args.members = args.clients + args.idle_ws + args.idle_tcp
+    args.workers = min(args.workers, args.members)
 
 
 # --- resources and the probe connection ---------------------------------------
@@ -144,25 +176,30 @@ def raise_fd_limit(per_process: int) -> int:
     return soft
 
 
-def probe(host: str, port: int, timeout: float) -> str:
-    """Connect once and read the greeting: a clear error now beats N errors later."""
-    where = f"{host}:{port}"
+def probe(host: str, port: int, timeout: float, ws: WsAddress | None = None) -> str:
+    """Connect once (over TCP, or to the WebSocket ``ws``) and read the
+    greeting: a clear error now beats N errors later."""
+    where = ws.url if ws is not None else f"{host}:{port}"
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        deadline = time.monotonic() + timeout
+        stream = connect(host, port, ws, timeout)
+        try:
             data = b""
-            deadline = time.monotonic() + timeout
             while b"\n" not in data and time.monotonic() < deadline and len(data) < 4096:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                chunk = sock.recv(4096)
+                chunk = stream.recv(max(0.01, deadline - time.monotonic()))
                 if not chunk:
                     break
                 data += chunk
+        finally:
+            stream.close()
     except ConnectionRefusedError:
         raise BenchError(f"cannot connect to {where}: connection refused") from None
     except TimeoutError:
         raise BenchError(f"no greeting from {where} within {timeout:g} s") from None
     except OSError as exc:
         raise BenchError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    except WebSocketError as exc:
+        raise BenchError(f"{where}: {exc}") from None
     line = data.split(b"\n")[0].rstrip(b"\r").decode("utf-8", "replace")
     if not line.startswith("HELLO "):
         raise BenchError(f"{where} does not speak chatd's protocol (first line {line[:60]!r})")
@@ -282,16 +319,18 @@ def _spread_indices(count: int, among: int) -> list[int]:
 
 
 def build_specs(args: argparse.Namespace, tag: str) -> list[WorkerSpec]:
-    n, workers = args.clients, args.workers
+    """One spec per worker.  The N clients are indices 0..N-1; the extras
+    (``--idle-ws``, then ``--idle-tcp``) follow, and log in after them."""
+    n, workers, members = args.clients, args.workers, args.members
     senders = {index: sender for sender, index in enumerate(_spread_indices(args.senders, n))}
     probes = frozenset(_spread_indices(min(max(args.probes, 0), n), n))
     slots = max(1, args.connect_concurrency // workers)
     lifetime = args.login_timeout + args.duration + args.drain_timeout + 60
     specs = []
     for w in range(workers):
-        indices = tuple(range(w, n, workers))  # round robin: every worker logs in all along
+        indices = tuple(range(w, members, workers))  # round robin: every worker logs in all along
         specs.append(WorkerSpec(
-            host=args.host, port=args.port, n_total=n, tag=tag, indices=indices,
+            host=args.host, port=args.port, n_total=members, tag=tag, indices=indices,
             senders={i: s for i, s in senders.items() if i % workers == w},
             probes=frozenset(i for i in probes if i % workers == w),
             window=args.window, rate=args.rate, payload_size=args.payload_size,
@@ -299,6 +338,8 @@ def build_specs(args: argparse.Namespace, tag: str) -> list[WorkerSpec]:
             connect_timeout=args.connect_timeout, login_timeout=args.login_timeout,
             lifetime=lifetime, use_uvloop=args.uvloop, count_only=args.check == "probes",
             history_request=args.history_request,
+            transport=args.transport, ws=args.ws_address,
+            n_measured=n if members > n else None, n_idle_ws=args.idle_ws,
         ))
     return specs
 
@@ -308,14 +349,24 @@ def _cpu_percent(seconds: float | None, wall_s: float) -> float | None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    raise_fd_limit(-(-args.clients // args.workers))
-    hello = probe(args.host, args.port, args.connect_timeout)
+    raise_fd_limit(-(-args.members // args.workers))
+    ws = args.ws_address
+    hello = probe(args.host, args.port, args.connect_timeout,
+                  ws if args.transport == "ws" else None)
+    if args.transport == "tcp" and args.idle_ws:
+        probe(args.host, args.port, args.connect_timeout, ws)
+    if args.transport == "ws" and args.idle_tcp:
+        probe(args.host, args.port, args.connect_timeout)
     pid = args.server_pid
     if pid is not None and stats.read_rss_kib(pid) is None:
         raise BenchError(f"cannot read /proc/{pid}/status: no such process here")
     result: dict[str, Any] = {
-        "tool": f"chatd-bench {__version__}", "mode": args.mode, "server": f"{args.host}:{args.port}",
-        "hello": hello, "clients": args.clients, "workers": args.workers, "uvloop": args.uvloop,
+        "tool": f"chatd-bench {__version__}", "mode": args.mode,
+        "server": ws.url if args.transport == "ws" else f"{args.host}:{args.port}",
+        "transport": args.transport, "websocket": ws.url if ws is not None else None,
+        "hello": hello, "clients": args.clients, "idle_ws": args.idle_ws,
+        "idle_tcp": args.idle_tcp, "members": args.members, "workers": args.workers,
+        "uvloop": args.uvloop,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
         "loadavg_at_start": round(os.getloadavg()[0], 2),
     }
@@ -323,7 +374,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.prefill:
         try:
             took = prefill(args.host, args.port, lines=args.prefill, nick=f"b{tag}fill",
-                           payload_size=args.payload_size, timeout=args.login_timeout)
+                           payload_size=args.payload_size, timeout=args.login_timeout,
+                           ws=ws if args.transport == "ws" else None)
         except PrefillFailed as exc:
             raise BenchError(f"prefill: {exc}") from None
         result["prefill"] = {"lines": args.prefill, "s": round(took, 3)}
@@ -335,14 +387,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.mode == "traffic":
             result["traffic"] = _traffic_phase(args, fleet, pid)
         elif args.mode == "idle":
-            fleet.label = lambda f: f"idle: holding {args.clients} connections"
+            fleet.label = lambda f: f"idle: holding {args.members} connections"
             fleet.wait_until(monotonic_ns() + int(args.duration * 1e9))
-            result["idle"] = {"hold_s": args.duration}
+            fleet.send_all("count")
+            counted = fleet.gather("counted", monotonic_ns() + 5_000_000_000,
+                                   "the workers' count after the hold")
+            result["idle"] = {
+                "hold_s": args.duration,
+                "connections_lost": sum(c["lost"] for c in counted),
+                "lost_reason": next((c["lost_reason"] for c in counted if c["lost_reason"]), None),
+                "pings_answered": sum(c["pings"] for c in counted),
+            }
         if pid:
             rss_after = stats.read_rss_kib(pid)
             result["server_rss"] = {
-                "before_kib": rss_before, "after_kib": rss_after,
-                "kib_per_connection": (round((rss_after - rss_before) / args.clients, 2)
+                "before_kib": rss_before, "after_kib": rss_after, "connections": args.members,
+                "kib_per_connection": (round((rss_after - rss_before) / args.members, 2)
                                        if rss_after and rss_before else None),
             }
     finally:
@@ -352,7 +412,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _login_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> dict[str, Any]:
-    n = args.clients
+    n = args.members
     done = f"heard all {n}" + (" and had HISTORY answered" if args.history_request is not None
                                else "")
     fleet.label = lambda f: (f"login: {f.total('logged_in')}/{n} logged in, "
@@ -421,6 +481,8 @@ def _traffic_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> d
     at_stop = sum(d["received_at_stop"] for d in done)
     last = max(d["last_delivery"] for d in done)
     latency = stats.merge(d["latency"] for d in done)
+    extras = args.idle_ws + args.idle_tcp
+    extra_at_stop = sum(d["extra_received_at_stop"] for d in done)
     return {
         "senders": args.senders, "window": args.window, "rate_per_sender": args.rate,
         "order_checked_by": "all receivers" if args.check == "all" else
@@ -434,6 +496,9 @@ def _traffic_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> d
         "errors": sum(d["errors"] for d in done),
         "connections_lost": sum(d["lost"] for d in done),
         "deliveries_per_s": round(at_stop / args.duration, 1),
+        "idle_members": extras,
+        "idle_deliveries_per_s": round(extra_at_stop / args.duration, 1) if extras else None,
+        "room_deliveries_per_s": round((at_stop + extra_at_stop) / args.duration, 1),
         "drain_s": round(max(0, last - t_stop) / 1e9, 3),
         "latency": {**stats.summarize(latency, max(d["latency_max_us"] for d in done) or None),
                     "probes": min(args.probes, args.clients)},
@@ -457,15 +522,19 @@ def _pct(value: float | None) -> str:
 
 def render(result: dict[str, Any]) -> str:
     """The human-readable report."""
+    over = " over WebSocket" if result["transport"] == "ws" else ""
+    extras = [f"{result[key]} idle over {name}" for key, name in
+              (("idle_ws", "WebSocket"), ("idle_tcp", "TCP")) if result[key]]
     lines = [f"{result['tool']} against {result['server']} ({result['hello'][:60]}), "
-             f"{result['clients']} clients in {result['workers']} workers"
-             f"{' on uvloop' if result['uvloop'] else ''}"]
+             f"{result['clients']} clients{over}"
+             f"{' and ' + ' and '.join(extras) + ' beside them' if extras else ''}"
+             f" in {result['workers']} workers{' on uvloop' if result['uvloop'] else ''}"]
     filled = result.get("prefill")
     if filled:
         lines.append(f"prefill:   {filled['lines']:,} lines said (and the sayer gone) in "
                      f"{filled['s']:.2f} s before the clients came")
     login = result["login"]
-    n = result["clients"]
+    n = result["members"]
     history = login.get("history")
     also = " and had HISTORY answered" if history else ""
     if login["complete"]:
@@ -504,10 +573,20 @@ def render(result: dict[str, Any]) -> str:
             f"latency:   p50 {_ms(lat['p50_ms'])}  p90 {_ms(lat['p90_ms'])}  p99 "
             f"{_ms(lat['p99_ms'])}  max {_ms(lat['max_ms'])}  ({lat['samples']:,} samples from "
             f"{lat['probes']} probe receivers)",
+            *([f"idle:      {traffic['idle_members']} idle members read "
+               f"{traffic['idle_deliveries_per_s']:,.0f} deliveries/s besides (not checked); "
+               f"{traffic['room_deliveries_per_s']:,.0f}/s in the whole room"]
+              if traffic.get("idle_members") else []),
             f"cpu:       server {_pct(traffic['server_cpu_percent'])} of a core, chatd-bench "
             f"{_pct(traffic['tool_cpu_percent'])} (all workers) while sending; the machine's "
             f"{result['cpus']} CPUs were {_pct(traffic['machine_busy_percent'])} busy",
         ]
+    idle = result.get("idle")
+    if idle:
+        lost = (f"{idle['connections_lost']} connections lost ({idle['lost_reason']})"
+                if idle["connections_lost"] else "no connection lost")
+        lines.append(f"idle:      held {result['members']} connections for {idle['hold_s']:g} s: "
+                     f"{lost}, {idle['pings_answered']} pings answered")
     rss = result.get("server_rss")
     if rss:
         lines.append(f"memory:    server RSS {rss['before_kib']} KiB before, {rss['after_kib']} "

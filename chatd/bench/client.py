@@ -21,6 +21,21 @@ sequence number (9 digits) as one fixed-width token, so that comparing the
 bytes compares the numbers; then the send time ``T`` from
 ``time.monotonic_ns()`` (CLOCK_MONOTONIC, the same clock in every process on
 the machine); then ``x`` up to ``payload_size`` bytes of text.
+
+WebSocket
+---------
+``WebSocketBenchClient`` is the same client over chatd's WebSocket door: it
+sends the upgrade request on connect, reads the ``101``, and from then on
+hands the text of the server's messages, joined, to the same line handling
+(it is the TCP byte stream, see ``chatd.bench.websocket``); each of its
+writes is one masked text message.  Pings are answered, a close is echoed.
+
+Extras
+------
+With ``--idle-ws``/``--idle-tcp`` some clients are *extras*: members of the
+room that never send, count in the room size every client waits to hear,
+and whose SAY lines are counted apart (``Worker.extra_received``), never in
+the figures the run checks.
 """
 
 from __future__ import annotations
@@ -31,6 +46,18 @@ from time import monotonic_ns
 from typing import TYPE_CHECKING, Final
 
 from chatd import wire
+from chatd.bench.websocket import (
+    CLOSE,
+    PING,
+    Handshake,
+    ServerFrames,
+    WebSocketError,
+    WsAddress,
+    close_code,
+    close_frame,
+    pong,
+    text_message,
+)
 
 if TYPE_CHECKING:
     from chatd.bench.worker import Worker
@@ -64,7 +91,8 @@ class LoginFailed(Exception):
 class BenchClient(asyncio.Protocol):
     """A connection's state and counters; ``Worker`` owns the aggregates."""
 
-    def __init__(self, worker: Worker, index: int, *, sender: int | None, probe: bool) -> None:
+    def __init__(self, worker: Worker, index: int, *, sender: int | None, probe: bool,
+                 extra: bool = False) -> None:
         self.worker = worker
         self.index = index
         self.nick = worker.nick(index)
@@ -93,6 +121,7 @@ class BenchClient(asyncio.Protocol):
         self.newest: dict[bytes, bytes] = {}
         self.drained = False
         self.probe = probe
+        self.extra = extra  # a member that only fills the room; counted apart
         self.count_only = worker.spec.count_only and not probe and sender is None
         # Sending (senders only).
         self.sender = sender
@@ -135,6 +164,10 @@ class BenchClient(asyncio.Protocol):
                 self.complete = True
                 worker.client_complete(self)
         if worker.counting:
+            if self.extra:
+                worker.extra_received += (data.count(b"\nSAY ", start, end)
+                                          + data.startswith(b"SAY ", start))
+                return
             # ERR lines (a flood limit, say) are counted, not fatal.
             self.errors += data.count(b"\nERR ", start, end) + data.startswith(b"ERR ", start)
             self._says(data, start, end)
@@ -153,7 +186,7 @@ class BenchClient(asyncio.Protocol):
                     self._fail(f"expected HELLO, got {line[:80]!r}")
                     return end
                 self.state = GREETED
-                self.transport.write(wire.encode(wire.Nick(self.nick)))  # type: ignore[union-attr]  # set once connected
+                self.write(wire.encode(wire.Nick(self.nick)))
                 self.greeted.set_result(None)
             elif line.startswith(b"OK WHO "):
                 try:
@@ -166,7 +199,7 @@ class BenchClient(asyncio.Protocol):
                 self.worker.client_logged_in(self)
                 wanted = self.worker.spec.history_request
                 if wanted is not None:
-                    self.transport.write(wire.encode(wire.History(str(wanted))))  # type: ignore[union-attr]  # set once connected
+                    self.write(wire.encode(wire.History(str(wanted))))
                     self.history_pending = True
                     self.t_history_sent = monotonic_ns()
             elif line.startswith((b"ERR ", b"BYE ")):
@@ -203,6 +236,10 @@ class BenchClient(asyncio.Protocol):
         self.history_pending = False
         self.t_history = monotonic_ns()
         return True
+
+    def closed_reason(self, exc: Exception | None) -> str:
+        """Why the connection ended, in words, for the report."""
+        return str(exc) if exc else "closed by the server"
 
     def _fail(self, why: str) -> None:
         if not self.greeted.done():
@@ -264,6 +301,10 @@ class BenchClient(asyncio.Protocol):
 
     # --- sending ---
 
+    def write(self, data: bytes) -> None:
+        """Send whole lines (this client is connected)."""
+        self.transport.write(data)  # type: ignore[union-attr]  # set once connected
+
     def unechoed(self) -> int:
         """Own lines sent after the newest own line heard back."""
         newest = self.newest.get(self.own)
@@ -271,8 +312,7 @@ class BenchClient(asyncio.Protocol):
 
     def send(self, count: int, sent_ns: int | None = None, step_ns: int = 0) -> None:
         """Send ``count`` lines in one write, stamped now or at planned times."""
-        transport = self.transport
-        if transport is None or count <= 0:
+        if self.transport is None or count <= 0:
             return
         assert self.sender is not None
         size = self.worker.payload_size
@@ -283,5 +323,66 @@ class BenchClient(asyncio.Protocol):
         else:
             lines = [say_line(self.sender, seq, sent_ns + i * step_ns, size)
                      for i, seq in enumerate(range(first, first + count))]
-        transport.write(b"".join(lines))
+        self.write(b"".join(lines))
         self.sent += count
+
+
+class WebSocketBenchClient(BenchClient):
+    """A ``BenchClient`` over a WebSocket: the handshake first, then the text
+    of the server's messages to the line handling, and lines out as masked
+    text messages."""
+
+    def __init__(self, worker: Worker, index: int, *, sender: int | None, probe: bool,
+                 address: WsAddress, extra: bool = False) -> None:
+        super().__init__(worker, index, sender=sender, probe=probe, extra=extra)
+        self.address = address
+        self.handshake: Handshake | None = Handshake()  # dropped once the 101 is read
+        self.frames = ServerFrames()
+        self.pings = 0
+        self.close_code: int | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert self.handshake is not None
+        self.transport.write(self.handshake.request(self.address))  # type: ignore[union-attr]  # just set
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(text_message(data))  # type: ignore[union-attr]  # set once connected
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            if self.handshake is not None:
+                rest = self.handshake.receive(data)
+                if rest is None:
+                    return
+                self.handshake = None
+                data = rest
+            text = self.frames.feed(data)
+        except WebSocketError as exc:
+            self._fail(f"WebSocket {self.address.url}, client {self.nick}: {exc}")
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        if text:
+            BenchClient.data_received(self, text)
+        if self.frames.controls:
+            self._controls()
+
+    def closed_reason(self, exc: Exception | None) -> str:
+        why = BenchClient.closed_reason(self, exc)
+        return why if self.close_code is None else f"{why} (WebSocket close {self.close_code})"
+
+    def _controls(self) -> None:
+        transport = self.transport
+        for opcode, payload in self.frames.controls:
+            if transport is None:
+                break
+            if opcode == PING:
+                self.pings += 1
+                transport.write(pong(payload))
+            elif opcode == CLOSE:
+                self.close_code = close_code(payload)
+                transport.write(close_frame(payload))
+                transport.close()
+                transport = None
+        self.frames.controls.clear()

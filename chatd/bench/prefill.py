@@ -10,16 +10,18 @@ prefill.
 
 The lines read ``prefill NNNNNN xxx...``: their second word is not the
 14-digit token of a benchmark ``SAY``, so no receiver takes a replayed line
-for traffic.  One blocking socket, bounded by one deadline for the whole
-step: this runs in the parent, before any worker exists.
+for traffic.  One blocking connection (TCP, or the WebSocket when the run's
+clients use it), bounded by one deadline for the whole step: this runs in
+the parent, before any worker exists.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 
 from chatd import wire
+from chatd.bench.blocking import TcpStream, connect
+from chatd.bench.websocket import WebSocketError, WsAddress
 
 
 class PrefillFailed(Exception):
@@ -27,10 +29,10 @@ class PrefillFailed(Exception):
 
 
 class _Lines:
-    """Lines off one blocking socket, every read bounded by one deadline."""
+    """Lines off one blocking connection, every read bounded by one deadline."""
 
-    def __init__(self, sock: socket.socket, deadline: float, what: str) -> None:
-        self.sock = sock
+    def __init__(self, stream: TcpStream, deadline: float, what: str) -> None:
+        self.stream = stream
         self.deadline = deadline
         self.what = what
         self.pending = b""
@@ -44,9 +46,8 @@ class _Lines:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise PrefillFailed(f"timed out {self.what}")
-            self.sock.settimeout(remaining)
             try:
-                chunk = self.sock.recv(65536)
+                chunk = self.stream.recv(remaining)
             except TimeoutError:
                 raise PrefillFailed(f"timed out {self.what}") from None
             if not chunk:
@@ -65,37 +66,44 @@ def prefill_text(number: int, payload_size: int) -> bytes:
 
 
 def prefill(host: str, port: int, *, lines: int, nick: str, payload_size: int,
-            timeout: float) -> float:
-    """Say ``lines`` lines as ``nick`` and leave; the seconds it took."""
+            timeout: float, ws: WsAddress | None = None) -> float:
+    """Say ``lines`` lines as ``nick`` and leave, over TCP or the WebSocket
+    ``ws``; the seconds it took."""
     t0 = time.monotonic()
     deadline = t0 + timeout
-    where = f"{host}:{port}"
+    where = ws.url if ws is not None else f"{host}:{port}"
+    stream = None
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            reader = _Lines(sock, deadline, f"logging the prefill client in to {where}")
-            hello = reader.read()
-            if hello is None or not hello.startswith(b"HELLO "):
-                raise PrefillFailed(f"{where} sent no HELLO to the prefill client")
-            sock.sendall(wire.encode(wire.Nick(nick)))
-            _read_until(reader, b"OK WHO ", f"the prefill client's login ({nick})")
-            sock.sendall(b"".join(b"SAY " + prefill_text(i, payload_size) + b"\n"
-                                  for i in range(lines)))
-            reader.what = f"for the prefill client to hear its {lines} lines back"
-            echo = f"SAY {nick} ".encode("ascii")
-            heard = 0
-            while heard < lines:
-                line = _next(reader, f"the prefill client's {lines} lines ({heard} heard back)")
-                heard += line.startswith(echo)
-            sock.sendall(wire.encode(wire.Quit("prefill done")))
-            reader.what = "for the server to close the prefill client after QUIT"
-            while reader.read() is not None:
-                pass
+        stream = connect(host, port, ws, timeout)
+        reader = _Lines(stream, deadline, f"logging the prefill client in to {where}")
+        hello = reader.read()
+        if hello is None or not hello.startswith(b"HELLO "):
+            raise PrefillFailed(f"{where} sent no HELLO to the prefill client")
+        stream.send(wire.encode(wire.Nick(nick)))
+        _read_until(reader, b"OK WHO ", f"the prefill client's login ({nick})")
+        stream.send(b"".join(b"SAY " + prefill_text(i, payload_size) + b"\n"
+                              for i in range(lines)))
+        reader.what = f"for the prefill client to hear its {lines} lines back"
+        echo = f"SAY {nick} ".encode("ascii")
+        heard = 0
+        while heard < lines:
+            line = _next(reader, f"the prefill client's {lines} lines ({heard} heard back)")
+            heard += line.startswith(echo)
+        stream.send(wire.encode(wire.Quit("prefill done")))
+        reader.what = "for the server to close the prefill client after QUIT"
+        while reader.read() is not None:
+            pass
     except ConnectionRefusedError:
         raise PrefillFailed(f"cannot connect to {where}: connection refused") from None
     except TimeoutError:
         raise PrefillFailed(f"no answer from {where} within {timeout:g} s") from None
     except OSError as exc:
         raise PrefillFailed(f"prefill connection to {where}: {exc.strerror or exc}") from None
+    except WebSocketError as exc:
+        raise PrefillFailed(f"prefill connection to {where}: {exc}") from None
+    finally:
+        if stream is not None:
+            stream.close()
     return time.monotonic() - t0
 
 

@@ -14,6 +14,10 @@ pickled tuples, and each phase is bounded in time:
    deadline.
 4. ``("exit",)``: drop every connection and end.
 
+``("count",)``, at any time after phase 1, asks for ``counted``: the
+connections lost so far and the pings answered (idle mode reads it at the end
+of the hold).
+
 ``progress`` goes up every half second; ``error`` (one line) ends the run.
 All times are ``time.monotonic_ns()``, which is CLOCK_MONOTONIC and so the
 same clock in every process.
@@ -30,7 +34,8 @@ from multiprocessing.connection import Connection
 from time import monotonic_ns
 from typing import Any
 
-from chatd.bench.client import BenchClient, LoginFailed
+from chatd.bench.client import BenchClient, LoginFailed, WebSocketBenchClient
+from chatd.bench.websocket import WsAddress
 
 PROGRESS_EVERY = 0.5
 TICK = 0.002  # open-loop send granularity
@@ -60,6 +65,23 @@ class WorkerSpec:
     use_uvloop: bool = True
     count_only: bool = False  # --check probes: only probes and senders parse SAY lines
     history_request: int | None = None  # --history-request: HISTORY n after OK WHO
+    # Transports.  Indices below n_measured are the run's clients, over
+    # ``transport``; then come n_idle_ws extras over WebSocket, then the
+    # idle TCP extras up to n_total (--idle-ws, --idle-tcp).
+    transport: str = "tcp"  # "tcp" (host, port) or "ws" (ws)
+    ws: WsAddress | None = None
+    n_measured: int | None = None  # None: every client is measured
+    n_idle_ws: int = 0
+
+    def over_websocket(self, index: int) -> bool:
+        """Whether client ``index`` connects to the WebSocket."""
+        measured = self.n_total if self.n_measured is None else self.n_measured
+        if index < measured:
+            return self.transport == "ws"
+        return index < measured + self.n_idle_ws
+
+    def is_extra(self, index: int) -> bool:
+        return self.n_measured is not None and index >= self.n_measured
 
 
 class Worker:
@@ -90,6 +112,8 @@ class Worker:
         self.t_stop = 0
         self.received = 0
         self.received_at_stop = 0
+        self.extra_received = 0  # SAY lines the extras read (not in the checks)
+        self.extra_received_at_stop = 0
         self.cpu_traffic = 0.0
         self.last_delivery = 0
         self.latency: dict[int, int] = {}
@@ -182,20 +206,30 @@ class Worker:
         """One connection, up to its HELLO (then NICK is sent and the slot freed)."""
         spec = self.spec
         sender = spec.senders.get(index)
-        client = BenchClient(self, index, sender=sender, probe=index in spec.probes)
+        probe, extra = index in spec.probes, spec.is_extra(index)
+        client: BenchClient
+        if spec.over_websocket(index):
+            assert spec.ws is not None
+            client = WebSocketBenchClient(self, index, sender=sender, probe=probe, extra=extra,
+                                          address=spec.ws)
+            host, port, where = spec.ws.host, spec.ws.port, spec.ws.url
+            steps = "TCP connect, WebSocket upgrade and HELLO"
+        else:
+            client = BenchClient(self, index, sender=sender, probe=probe, extra=extra)
+            host, port, where = spec.host, spec.port, f"{spec.host}:{spec.port}"
+            steps = "TCP connect + HELLO"
         self.clients.append(client)
         if sender is not None:
             self.senders.append(client)
-        where = f"{spec.host}:{spec.port}"
         try:
             async with asyncio.timeout(spec.connect_timeout):
-                await self.loop.create_connection(lambda: client, spec.host, spec.port)
+                await self.loop.create_connection(lambda: client, host, port)
                 await client.greeted
         except ConnectionRefusedError:
             self.fail(f"cannot connect to {where}: connection refused")
         except TimeoutError:
             self.fail(f"connecting client {client.nick} to {where} took over "
-                      f"{spec.connect_timeout:g} s (TCP connect + HELLO); "
+                      f"{spec.connect_timeout:g} s ({steps}); "
                       f"try --connect-timeout or fewer --connect-concurrency")
         except LoginFailed as exc:
             self.fail(str(exc))
@@ -244,7 +278,7 @@ class Worker:
             return
         self.lost += 1
         if not self.lost_reason:
-            self.lost_reason = f"{client.nick}: {exc or 'closed by the server'}"
+            self.lost_reason = f"{client.nick}: {client.closed_reason(exc)}"
         if not self.settled:
             self.fail(f"the server dropped a connection during login ({self.lost_reason})")
         elif self.target is not None:
@@ -301,6 +335,7 @@ class Worker:
         self.sending = False
         self.cpu_traffic = time.process_time() - self.cpu_mark
         self.received_at_stop = self.received
+        self.extra_received_at_stop = self.extra_received
         self.report("stopped", {"sent": sum(client.sent for client in self.senders),
                                 "received": self.received, "cpu_s": self.cpu_traffic})
 
@@ -309,7 +344,7 @@ class Worker:
     def on_expect(self, total_sent: int, deadline: int) -> None:
         self.target = total_sent
         for client in self.clients:
-            if client.received >= total_sent or client.transport is None:
+            if client.extra or client.received >= total_sent or client.transport is None:
                 self._mark_drained(client)
         if not self.done_sent:
             self.loop.call_later(max(0, deadline - monotonic_ns()) / 1e9, self._report_done)
@@ -332,6 +367,16 @@ class Worker:
             "latency": self.latency, "latency_max_us": self.latency_max,
             "last_delivery": self.last_delivery, "undrained": len(self.clients) - self.drained,
             "lost": self.lost, "lost_reason": self.lost_reason,
+            "extra_received": self.extra_received,
+            "extra_received_at_stop": self.extra_received_at_stop,
+        })
+
+    # --- at any time ---
+
+    def on_count(self) -> None:
+        self.report("counted", {
+            "lost": self.lost, "lost_reason": self.lost_reason,
+            "pings": sum(getattr(c, "pings", 0) for c in self.clients),
         })
 
     # --- phase 4 ---
