@@ -27,6 +27,7 @@ from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
+    BytesMessage,
     CloseConnection,
     Ping,
     RejectConnection,
@@ -456,7 +457,7 @@ class TestServerFrames:
     def test_binary_message_is_an_error(self) -> None:
         """A binary message is refused: chatd sends lines as text."""
         with pytest.raises(FrameError, match="binary"):
-            ServerFrames().feed(server_side().send(TextMessage(data="x"))[:0] + b"\x82\x01x")
+            ServerFrames().feed(server_side().send(BytesMessage(data=b"x")))
 
     @settings(max_examples=100, deadline=None)
     @given(st.lists(st.text(st.characters(codec="utf-8"), max_size=300), min_size=1, max_size=6),

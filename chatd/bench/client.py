@@ -338,6 +338,8 @@ class WebSocketBenchClient(BenchClient):
         self.address = address
         self.handshake: Handshake | None = Handshake()  # dropped once the 101 is read
         self.frames = ServerFrames()
+        self._feed = self.frames.feed  # the hot path, looked up once
+        self._controls_due = self.frames.controls
         self.pings = 0
         self.close_code: int | None = None
 
@@ -357,7 +359,7 @@ class WebSocketBenchClient(BenchClient):
                     return
                 self.handshake = None
                 data = rest
-            text = self.frames.feed(data)
+            text = self._feed(data)
         except WebSocketError as exc:
             self._fail(f"WebSocket {self.address.url}, client {self.nick}: {exc}")
             if self.transport is not None:
@@ -365,7 +367,7 @@ class WebSocketBenchClient(BenchClient):
             return
         if text:
             BenchClient.data_received(self, text)
-        if self.frames.controls:
+        if self._controls_due:
             self._controls()
 
     def closed_reason(self, exc: Exception | None) -> str:

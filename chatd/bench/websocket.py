@@ -213,6 +213,16 @@ class ServerFrames:
         """The text in ``data`` (and what came before it); ``FrameError`` for
         a frame the server should not send."""
         left = self._left
+        if not left and not self._head and len(data) > 2 and not data[0] & 0x7E:
+            # The common read: exactly one whole text (or continuation) frame.
+            # (0x7E clear: no reserved bit, opcode 0 or 1; a size byte under
+            # 126 has the mask bit clear.)
+            size = data[1]
+            if size < 126:
+                if size + 2 == len(data):
+                    return data[2:]
+            elif size == 126 and len(data) > 4 and (data[2] << 8 | data[3]) + 4 == len(data):
+                return data[4:]
         if left:
             if left >= len(data):  # the common case mid-frame: all of it is text
                 self._left = left - len(data)
