@@ -1,7 +1,7 @@
 """What chatd's WebSocket door costs against its TCP door (issue 9), in
 alternating rounds on 127.0.0.1 with a fresh server per run.
 
-    .venv/bin/python benchmarks/websocket.py            # the full figures (about 8 minutes)
+    .venv/bin/python benchmarks/websocket.py            # the full figures (about 6 minutes)
     .venv/bin/python benchmarks/websocket.py --quick    # a smoke run; its numbers mean nothing
 
 Every run gets a fresh ``chatd --no-flood-limit`` with a TCP listener and a
