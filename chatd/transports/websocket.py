@@ -289,9 +289,11 @@ class WebSocketDoor(Resource):
             self._pinger.stop()
 
     def _sweep(self) -> None:
-        """Ping the silent, cut the long silent."""
+        """Ping the silent, cut the long silent.  A connection whose lines
+        are held (flood lag, a claim in flight) is not read meanwhile, so its
+        pongs wait unread: it counts as heard."""
         for protocol in list(self._open):
-            if protocol.heard:
+            if protocol.heard or protocol.connection.holding:
                 protocol.heard = False
                 protocol.silent = 0
                 continue
