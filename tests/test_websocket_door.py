@@ -202,6 +202,26 @@ class TestUpgradedConnection:
         assert transport.disconnected  # aborted: no closing handshake with a dead peer
         assert node.stats.cuts == {PING_TIMEOUT: 1}
 
+    def test_flood_lag_longer_than_three_ping_periods_does_not_cut(self) -> None:
+        """While flood control holds its lines the server reads nothing from the
+        client, pongs included: that is not silence, and all 30 lines arrive.
+        (Times are binary fractions: float rounding on a memory clock, which
+        never moves within ``advance``, could re-arm a lag of 1e-17 s forever.)"""
+        clock, node, open_connection = web_door(web_ping=0.25, flood_rate=4.0)
+        transport, reader = upgraded(open_connection)
+        protocol = transport.protocol  # type: ignore[attr-defined]
+        protocol.dataReceived(text("NICK ann"))
+        clock.advance(0)
+        events(transport, reader)
+        protocol.dataReceived(text("\n".join(f"SAY {i}" for i in range(30))))
+        said: list[str] = []
+        for _ in range(86):  # 5.375 s: NICK took one of the ten, so 21 lines wait 5.25 s
+            clock.advance(0.0625)
+            said += [line for line in lines(events(transport, reader)) if line.startswith("SAY")]
+            assert not transport.disconnecting, (clock.seconds(), said)
+        assert said == [f"SAY ann {i}" for i in range(30)]
+        assert node.stats.cuts == {}
+
     def test_the_end_of_a_message_ends_its_line(self) -> None:
         """``SAY a`` with no LF is a line once its message ends, not before."""
         clock, _node, open_connection = web_door()
