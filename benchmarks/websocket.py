@@ -375,7 +375,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 200 members for 2 s, 500 idle, 200 beside, "
-                             "2 rounds (a few minutes); the numbers mean nothing")
+                             "2 rounds (about a minute); the numbers mean nothing")
     parser.add_argument("--only", action="append", choices=("traffic", "idle", "beside"),
                         help="run only this measurement (repeatable; default all three)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (default 3)")
