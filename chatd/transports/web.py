@@ -87,6 +87,8 @@ class Health(Resource):
         self._node = node
 
     def render_GET(self, request: server.Request) -> bytes:
+        if request.postpath:
+            return _plain(request, 404, "not found")
         if self._node.hub.closing:
             return _plain(request, 503, "shutting down")
         return _plain(request, 200, "ok")
@@ -100,6 +102,8 @@ class Metrics(Resource):
         self._registry = metrics.registry_for(node)
 
     def render_GET(self, request: server.Request) -> bytes:
+        if request.postpath:
+            return _plain(request, 404, "not found")
         request.setHeader("content-type", CONTENT_TYPE_LATEST)
         return metrics.render(self._registry)
 
