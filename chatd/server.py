@@ -24,7 +24,7 @@ from twisted.logger import (
 from zope.interface import implementer
 
 from chatd import __version__
-from chatd.config import Config, ConfigError, parse_config
+from chatd.config import BACKLOG, Config, ConfigError, parse_config
 from chatd.origins import OriginPolicy, loopback_origins
 from chatd.transports.tcp import ChatFactory, log
 
@@ -101,6 +101,16 @@ async def main(reactor: Any, config: Config) -> None:
     await defer.Deferred()  # until the reactor stops: task.react then exits 0
 
 
+def with_backlog(description: str) -> str:
+    """A ``tcp:`` or ``ssl:`` endpoint asks for chatd's listen backlog unless
+    it names one: Twisted's default of 50 makes a login storm to the page's
+    WebSocket wait on SYN retransmits."""
+    kind = description.partition(":")[0]
+    if kind in ("tcp", "ssl") and "backlog=" not in description:
+        return f"{description}:backlog={BACKLOG}"
+    return description
+
+
 async def listen_web(reactor: Any, factory: ChatFactory, config: Config) -> None:
     """The page and /ws on each ``--web`` endpoint, /healthz and /metrics on
     those and on each ``--metrics`` endpoint."""
@@ -110,14 +120,15 @@ async def listen_web(reactor: Any, factory: ChatFactory, config: Config) -> None
         origins = OriginPolicy(config.web_origins)
         site, _door = web.web_site(factory.node, origins, reactor)
         for description in config.web:
-            address = (await listen(reactor, site, description)).getHost()
+            address = (await listen(reactor, site, with_backlog(description))).getHost()
             scheme = "https" if description.startswith(("ssl:", "tls:")) else "http"
             origins.allow(loopback_origins(scheme, address.port))
-            print(f"chatd {__version__} serving the page on {scheme}://{address.host}:"
+            shown = "localhost" if address.host in ("0.0.0.0", "::") else address.host
+            print(f"chatd {__version__} serving the page on {scheme}://{shown}:"
                   f"{address.port}/ ({description})", flush=True)
             log.info("page and WebSocket on {host}:{port}", host=address.host,
                      port=address.port)
-    for description in config.metrics:
+    for description in config.metrics:  # a scrape now and then: Twisted's backlog will do
         address = (await listen(reactor, web.metrics_site(factory.node, reactor),
                                 description)).getHost()
         print(f"chatd {__version__} serving /metrics on {address.host}:{address.port} "
