@@ -34,6 +34,13 @@ class Clock(Protocol):
                   **kwargs: Any) -> DelayedCall: ...
 
 
+# Float slack: after waiting exactly the time ``take`` asked for, the refill
+# can come out a hair under one token (0.9999999999999998), which asked for a
+# further wait of ~1e-17 s: one more timer on a reactor, and on a test clock
+# stepped in decimal steps a wait that never ended.
+_SLACK = 1e-9
+
+
 class TokenBucket:
     """``burst`` lines at once, then ``rate`` lines per second."""
 
@@ -50,8 +57,8 @@ class TokenBucket:
         before one will be (nothing is spent then)."""
         tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
+        if tokens >= 1.0 - _SLACK:
+            self.tokens = max(0.0, tokens - 1.0)
             return 0.0
         self.tokens = tokens
         return (1.0 - tokens) / self.rate

@@ -19,6 +19,19 @@ class TestTokenBucket:
         assert bucket.take(0.125) == 0.125
         assert bucket.take(0.25) == 0.0
 
+    def test_waiting_the_time_asked_always_gives_a_token(self) -> None:
+        """After waiting exactly what take() asked, the next take() succeeds,
+        even where float rounding leaves the refill a hair under one token."""
+        for rate in (5.0, 3.0, 7.0, 0.3):
+            bucket = TokenBucket(1, rate, now=0.0)
+            now = 0.05  # decimal steps, as a test clock takes them
+            for _ in range(200):
+                wait = bucket.take(now)
+                if wait:
+                    now += wait
+                    assert bucket.take(now) == 0.0, (rate, now)
+                now += 0.05
+
     def test_tokens_never_exceed_the_burst(self) -> None:
         """A long silence refills the bucket to burst, no more."""
         bucket = TokenBucket(2, 4.0, now=0.0)
