@@ -26,13 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from figures import get as _get  # benchmarks/figures.py
+from figures import median as _median
+from figures import num as _num
+from figures import ratio as _ratio
+from figures import times as _x
 from run import Scenario, run_bench, start_server  # benchmarks/run.py
 
 STORM_TARGET = 1.15  # with HISTORY / without, at most
@@ -112,14 +116,6 @@ def run_pairs(chosen: list[Pair], rounds: int) -> None:
 # --- figures and the table -----------------------------------------------------
 
 
-def _get(result: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(result, dict) or result.get(key) is None:
-            return None
-        result = result[key]
-    return result
-
-
 def storm_figures(result: dict[str, Any]) -> dict[str, Any]:
     seconds = _get(result, "login", "storm_s")
     cpu = _get(result, "login", "server_cpu_percent")
@@ -154,25 +150,6 @@ def problems(pair: Pair, a: dict[str, Any], b: dict[str, Any], args: argparse.Na
             if lost:
                 said.append(f"{variant.label}: {lost:,} deliveries lost")
     return said
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return b / a if a and b is not None else None
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.{digits}f}"
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}x"
-
-
-def _median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
 
 
 def table(pair: Pair, args: argparse.Namespace) -> tuple[list[str], float | None]:

@@ -37,7 +37,6 @@ import json
 import os
 import re
 import selectors
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from figures import get as _get  # benchmarks/figures.py
+from figures import median as _median
+from figures import num as _num
+from figures import ratio as _ratio
+from figures import times as _x
 from run import ROOT, Scenario, Server, run_bench, script  # benchmarks/run.py
 
 TRAFFIC_TARGET = 0.5  # WebSocket / TCP deliveries/s, at least
@@ -167,14 +171,6 @@ def run_rounds(chosen: list[Measurement], rounds: int, chatd_args: list[str]) ->
 # --- figures -----------------------------------------------------------------------
 
 
-def _get(result: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(result, dict) or result.get(key) is None:
-            return None
-        result = result[key]
-    return result
-
-
 def _per_delivery(cpu_percent: float | None, per_s: float | None) -> float | None:
     """CPU µs per delivery from a CPU share (100 = a core) and deliveries/s."""
     return cpu_percent * 1e4 / per_s if cpu_percent is not None and per_s else None
@@ -224,25 +220,6 @@ def problems(item: Measurement, got: dict[str, dict[str, Any]]) -> list[str]:
 
 
 # --- the tables --------------------------------------------------------------------
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return b / a if a and b is not None else None
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.{digits}f}"
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}x"
-
-
-def _median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
 
 
 def _both(values: list[float | None], digits: int = 2) -> str:
