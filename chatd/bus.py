@@ -27,6 +27,7 @@ from chatd.nicks import nick_key
 
 Subscriber = Callable[[Stamped], None]
 Answer = Callable[[bool], None]
+Done = Callable[[], None]
 Clock = Callable[[], float]
 
 
@@ -36,8 +37,13 @@ class Bus(Protocol):
     def subscribe(self, subscriber: Subscriber) -> None:
         """Hear every event published from now on, in the bus's order."""
 
-    def publish(self, event: Event) -> None:
-        """Give ``event`` its stamp and deliver it to every subscriber."""
+    @property
+    def synchronous(self) -> bool:
+        """Whether ``publish`` delivers before it returns (a bus in this process)."""
+
+    def publish(self, event: Event, done: Done | None = None) -> None:
+        """Give ``event`` its stamp and deliver it to every subscriber; then
+        call ``done`` (a bus on Redis: once the event came back from the log)."""
 
     def claim(self, nick: str, answer: Answer) -> None:
         """Take ``nick`` if nobody holds it (ignoring case): answer True, then
@@ -51,29 +57,22 @@ class Bus(Protocol):
         """Free ``nick`` and publish ``Parted(nick, reason)``."""
 
 
-class LocalBus:
-    """The bus of a single process: a counter, a clock and a dict of nicks."""
+class Subscribers:
+    """A bus's subscribers, each handed every stamped event in order.
 
-    def __init__(self, clock: Clock = time.time) -> None:
-        self._clock = clock
-        self._seq = 0
+    A subscriber that publishes while an event is being delivered (the room
+    releasing an orphaned nick) has its event queued, not delivered inside
+    the first: every subscriber sees the events in seq order.
+    """
+
+    def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
-        self._nicks: dict[str, str] = {}
-        # A subscriber that publishes while an event is being delivered
-        # queues its event here, so every subscriber sees events in seq order.
         self._pending: list[Stamped] | None = None
 
-    @property
-    def nicks(self) -> list[str]:
-        """Every claimed nick, in the order claimed (a rename moves it last)."""
-        return list(self._nicks.values())
-
-    def subscribe(self, subscriber: Subscriber) -> None:
+    def add(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def publish(self, event: Event) -> None:
-        self._seq += 1
-        stamped = Stamped(self._seq, self._clock(), event)
+    def deliver(self, stamped: Stamped) -> None:
         if self._pending is not None:
             self._pending.append(stamped)
             return
@@ -85,6 +84,32 @@ class LocalBus:
                     subscriber(stamped)
         finally:
             self._pending = None
+
+
+class LocalBus:
+    """The bus of a single process: a counter, a clock and a dict of nicks."""
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._clock = clock
+        self._seq = 0
+        self._subscribers = Subscribers()
+        self._nicks: dict[str, str] = {}
+
+    @property
+    def nicks(self) -> list[str]:
+        """Every claimed nick, in the order claimed (a rename moves it last)."""
+        return list(self._nicks.values())
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.add(subscriber)
+
+    synchronous = True
+
+    def publish(self, event: Event, done: Done | None = None) -> None:
+        self._seq += 1
+        self._subscribers.deliver(Stamped(self._seq, self._clock(), event))
+        if done is not None:
+            done()
 
     def claim(self, nick: str, answer: Answer) -> None:
         key = nick_key(nick)

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from chatd import __version__
 from chatd.argtypes import non_negative_int, port, positive_float, positive_int
 from chatd.origins import OriginError, normalize_origin
+from chatd.tcp_endpoint import parse_tcp_endpoint
 from chatd.wire import DEFAULT_PORT
 
 # Twisted's default listen backlog is 50: a burst of connects past it waits
 # for SYN retransmits (a second or more each), so ask for more.
 BACKLOG = 1024
 OPER_PASSWORD_ENV = "CHATD_OPER_PASSWORD"
+REDIS_ENV = "CHATD_REDIS"
 MAX_HISTORY = 10_000  # lines: a HISTORY reply is one write, so keep it a sane size
 
 
@@ -36,6 +38,7 @@ class Config:
     """The server's settings; defaults are what ``chatd`` alone gives."""
 
     listen: tuple[str, ...] = (f"tcp:{DEFAULT_PORT}:backlog={BACKLOG}",)
+    reuse_port: bool = False  # SO_REUSEPORT on the TCP listeners and --web: processes share them
     max_line: int = 1024
     max_sendq: int = 256 * 1024
     max_recvq: int = 128 * 1024
@@ -58,6 +61,10 @@ class Config:
     log_format: str = "text"
     log_messages: bool = False
     reactor: str = "default"
+    redis: str | None = None  # a Redis URL: share the room with the other nodes on it
+    redis_lease: float = 10.0  # seconds a node counts as alive after its last heartbeat
+    redis_beat: float = 2.0  # seconds between heartbeats
+    redis_log: int = 100_000  # room events kept in the shared stream (MAXLEN ~)
 
 
 class ConfigError(Exception):
@@ -80,6 +87,13 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
         help="a Twisted endpoint string, repeatable, e.g. tcp:8123:interface=127.0.0.1 or "
              "ssl:8443:privateKey=key.pem:certKey=cert.pem; with --listen, --port/--host "
              "add a TCP listener only when given",
+    )
+    where.add_argument(
+        "--reuse-port", action="store_true",
+        help="share the listening ports (--port/--host, tcp: --listen and --web endpoints) "
+             "with other chatd processes started alike, via SO_REUSEPORT: the kernel spreads "
+             "new connections over them (Linux). TCP only, not ssl: or unix:; needs --redis, "
+             "so that they serve one room. See docs/deploy.md",
     )
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-line", type=positive_int, default=1024, metavar="BYTES",
@@ -143,6 +157,18 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     parser.add_argument("--reactor", choices=("default", "asyncio", "uvloop"), default="default",
                         help="Twisted's event loop: its default (epoll on Linux), asyncio's, "
                              "or asyncio on uvloop (default: default)")
+    nodes = parser.add_argument_group("many nodes (Redis): docs/scaling.md")
+    nodes.add_argument("--redis", metavar="URL",
+                       help="share the room with the other chatd nodes on this Redis "
+                            f"(redis://host:port/db; or set {REDIS_ENV}); off by default")
+    nodes.add_argument("--redis-lease", type=positive_float, default=10.0, metavar="SECONDS",
+                       help="a node silent this long is taken for dead and its users "
+                            "leave the room (default 10)")
+    nodes.add_argument("--redis-beat", type=positive_float, default=2.0, metavar="SECONDS",
+                       help="how often this node renews its lease (default 2)")
+    nodes.add_argument("--redis-log", type=positive_int, default=100_000, metavar="EVENTS",
+                       help="room events kept in Redis, for history and for a node that "
+                            "reconnects (default 100000)")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-format", choices=("text", "json"), default="text",
                       help="log lines as text or as JSON objects, on stderr (default text)")
@@ -160,6 +186,27 @@ def _listen(args: argparse.Namespace) -> tuple[str, ...]:
             tcp += ":interface=" + args.host.replace(":", r"\:")
         endpoints.append(tcp)
     return tuple(endpoints)
+
+
+def _reuse_port(args: argparse.Namespace, redis: str | None) -> bool:
+    """``--reuse-port``, refused where it cannot do what it says: several
+    processes each with its own room would split the users silently, and
+    only TCP listeners are bound with SO_REUSEPORT (an ``ssl:`` one would
+    fail to bind in the second process)."""
+    if not args.reuse_port:
+        return False
+    if redis is None:
+        raise ConfigError(f"--reuse-port needs --redis: the processes sharing the port must "
+                          f"share one room, or each would be a room of its own (set --redis URL "
+                          f"or {REDIS_ENV})")
+    for option, description in [*(("--listen", d) for d in _listen(args)),
+                                *(("--web", d) for d in args.web)]:
+        try:
+            parse_tcp_endpoint(description)
+        except ValueError as exc:
+            raise ConfigError(f"--reuse-port takes only tcp: and tcp6: endpoints; {option} "
+                              f"{description!r}: {exc}") from None
+    return True
 
 
 def _oper_password(path: str | None, environ: Mapping[str, str]) -> str | None:
@@ -188,8 +235,15 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     """Parse the command line; a bad option exits 2 with argparse's message,
     an unusable setting raises ``ConfigError``."""
     args = build_parser(prog).parse_args(list(argv))
+    environ = os.environ if environ is None else environ
+    redis = args.redis or environ.get(REDIS_ENV) or None
+    if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"--redis {redis!r}: give a URL such as redis://127.0.0.1:6379/0")
+    if args.redis_beat >= args.redis_lease:
+        raise ConfigError("--redis-beat must be shorter than --redis-lease")
     return Config(
         listen=_listen(args),
+        reuse_port=_reuse_port(args, redis),
         max_line=args.max_line,
         max_sendq=args.max_sendq,
         max_recvq=args.max_recvq,
@@ -201,8 +255,7 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         register_timeout=args.register_timeout,
         keepalive=not args.no_keepalive,
         socket_sndbuf=args.socket_sndbuf,
-        oper_password=_oper_password(args.oper_password_file,
-                                     os.environ if environ is None else environ),
+        oper_password=_oper_password(args.oper_password_file, environ),
         web=tuple(args.web),
         web_origins=tuple(_origin(url) for url in args.web_origin),
         web_trust_proxy=args.web_trust_proxy,
@@ -212,5 +265,10 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         history_bytes=args.history_bytes,
         log_format=args.log_format,
         log_messages=args.log_messages,
-        reactor=args.reactor,
+        # The Redis client runs on asyncio: Twisted's asyncio reactor then.
+        reactor="asyncio" if redis is not None and args.reactor == "default" else args.reactor,
+        redis=redis,
+        redis_lease=args.redis_lease,
+        redis_beat=args.redis_beat,
+        redis_log=args.redis_log,
     )

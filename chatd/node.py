@@ -2,7 +2,7 @@
 
 Like magic-wormhole's ``wire()``, this is the one place that knows how the
 parts fit: the hub (every connection), the fan-out (one encoder and outbox
-per dialect), the bus (``LocalBus`` unless given another), the history
+per dialect), the bus (``LocalBus``, or ``RedisBus`` with ``--redis``), the history
 (``--history``) and the room.
 Transport adapters hand their connections to ``connect``; nothing here does
 I/O, so the whole server runs in tests on a ``MemoryReactorClock``.
@@ -21,6 +21,7 @@ from chatd.history import History
 from chatd.hub import SHUTDOWN, Hub
 from chatd.limits import Clock
 from chatd.nicks import SERVER_NICK
+from chatd.redisbus import RedisBus
 from chatd.room import EventLog, NullLog, Room
 from chatd.stats import Stats
 
@@ -40,11 +41,16 @@ class Node:
                        stats=self.stats)
         self.fanout = Fanout(line.ENCODERS, self.hub.sessions,
                              schedule=lambda flush: clock.callLater(0, flush), stats=self.stats)
-        self.bus: Bus = bus if bus is not None else LocalBus(clock.seconds)
+        if bus is None:
+            bus = (RedisBus(maxlen=config.redis_log, clock=clock.seconds) if config.redis
+                   else LocalBus(clock.seconds))
+        self.bus: Bus = bus
         self.history: History | None = None
         if config.history:
             self.history = History(config.history, config.history_bytes)
             self.bus.subscribe(self.history.hear)
+            if isinstance(bus, RedisBus):
+                bus.keep = self.history.hear  # the lines said before this node came
         self.room = Room(self.bus, self.fanout, log=self.log, log_messages=config.log_messages,
                          oper_password=config.oper_password, history=self.history,
                          stats=self.stats)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chatd.bus import Bus
+from chatd.bus import Bus, Done
 from chatd.errors import ChatError, ErrorCode
 from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
 from chatd.history import History
@@ -48,6 +48,10 @@ class Member(Protocol):
 
     def refused(self, error: ChatError) -> None:
         """A nick claim (login or rename) failed."""
+
+    def moved(self, nick: str) -> None:
+        """The room renamed the member to ``nick`` (a collision after a
+        split); the ``RENAME`` everyone hears says so."""
 
     def welcome(self, nicks: list[str], seq: int) -> None:
         """The member's own ``JOIN`` (stamped ``seq``) went out; ``nicks`` is
@@ -173,13 +177,20 @@ class Room:
 
     # --- speaking ---
 
-    def say(self, nick: str, text: str) -> None:
+    @property
+    def echoes_later(self) -> bool:
+        """Whether what is said is heard back only later (a bus on Redis):
+        the speaker's connection then waits for it, so its next reply still
+        comes after its own line, as on one server."""
+        return not self._bus.synchronous
+
+    def say(self, nick: str, text: str, done: Done | None = None) -> None:
         """Everyone logged in, the sender included, hears the line."""
         if self.log_messages:
             self.log.info("<{nick}> {text}", nick=nick, text=text)
-        self._bus.publish(Said(nick, text))
+        self._bus.publish(Said(nick, text), done)
 
-    def tell(self, nick: str, to: str, text: str) -> str:
+    def tell(self, nick: str, to: str, text: str, done: Done | None = None) -> str:
         """``text`` from ``nick`` to the one user called ``to``; the target's
         nick as the room knows it, for the sender's ``OK TELL``."""
         target = self._roster.get(nick_key(to))
@@ -187,16 +198,16 @@ class Room:
             raise ChatError(ErrorCode.NO_SUCH_USER, f"nobody called {to} is here")
         if self.log_messages:
             self.log.info("<{nick}> to {to}: {text}", nick=nick, to=target, text=text)
-        self._bus.publish(Told(nick, target, text))
+        self._bus.publish(Told(nick, target, text), done)
         return target
 
-    def wall(self, nick: str, text: str) -> None:
+    def wall(self, nick: str, text: str, done: Done | None = None) -> None:
         """Every connection, logged in or not, gets ``WALL``; ``*`` is the server."""
         if self.log_messages:
             self.log.info("WALL from {nick}: {text}", nick=nick, text=text)
         else:
             self.log.info("WALL from {nick}", nick=nick)
-        self._bus.publish(Walled(nick, text))
+        self._bus.publish(Walled(nick, text), done)
 
     # --- the bus, in its order ---
 
@@ -220,8 +231,16 @@ class Room:
             self._roster.pop(nick_key(event.nick), None)
             audience.broadcast(stamped)
         elif type(event) is Renamed:
-            self._roster.pop(nick_key(event.old), None)
-            self._roster[nick_key(event.new)] = event.new
+            old_key, new_key = nick_key(event.old), nick_key(event.new)
+            self._roster.pop(old_key, None)
+            self._roster[new_key] = event.new
+            member = self._local.get(old_key)
+            if member is not None and old_key != new_key:
+                # Not asked for (an asked rename moved the member already):
+                # the room settled a collision after a split by renaming ours.
+                del self._local[old_key]
+                self._local[new_key] = member
+                member.moved(event.new)
             audience.broadcast(stamped)
         elif type(event) is Told:
             member = self._local.get(nick_key(event.target))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from zope.interface import implementer
 from chatd import __version__
 from chatd.config import BACKLOG, Config, ConfigError, parse_config
 from chatd.origins import OriginPolicy, loopback_origins
+from chatd.transports.reuseport import reuse_port_endpoint
 from chatd.transports.tcp import ChatFactory, log
 
 
@@ -60,11 +62,14 @@ class _DropPortChatter:
 drop_port_chatter = _DropPortChatter()
 
 
-async def listen(reactor: Any, factory: Any, description: str) -> Any:
+async def listen(reactor: Any, factory: Any, description: str, *, reuse_port: bool = False) -> Any:
     """Listen on one endpoint string, turning every failure into ``SystemExit``
-    with a one-line message (never a traceback)."""
+    with a one-line message (never a traceback).  With ``reuse_port`` the
+    (``tcp:``) listener is bound with SO_REUSEPORT, shared with the other
+    chatd processes on the port."""
     try:
-        endpoint = endpoints.serverFromString(reactor, description)
+        endpoint = (reuse_port_endpoint(reactor, description) if reuse_port
+                    else endpoints.serverFromString(reactor, description))
     except Exception as exc:  # Twisted raises ValueError, KeyError, ImportError...
         print(f"chatd: bad listen endpoint {description!r}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -86,8 +91,9 @@ async def main(reactor: Any, config: Config) -> None:
     # would still kill the process without its WALL and BYE.
     await task.deferLater(reactor, 0, lambda: None)
     factory = ChatFactory(config, reactor)
+    link = await join_redis(factory, config)
     for description in config.listen:
-        port = await listen(reactor, factory, description)
+        port = await listen(reactor, factory, description, reuse_port=config.reuse_port)
         address = port.getHost()
         print(f"chatd {__version__} listening on {address.host}:{address.port} ({description})",
               flush=True)
@@ -97,8 +103,37 @@ async def main(reactor: Any, config: Config) -> None:
     # logged so far are buffered and replayed here.
     globalLogBeginner.beginLoggingTo([log_observer(config, sys.stderr)],
                                      redirectStandardIO=False)
-    reactor.addSystemEventTrigger("before", "shutdown", factory.shutdown)
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(stop(factory, link)))
     await defer.Deferred()  # until the reactor stops: task.react then exits 0
+
+
+async def join_redis(factory: ChatFactory, config: Config) -> Any:
+    """With ``--redis``: register this node and read back the room before
+    any door opens, so the first user already sees the whole room."""
+    if config.redis is None:
+        return None
+    from chatd.redisbus import RedisBus
+    from chatd.transports.redis import RedisLink, RedisUnavailable
+
+    bus = factory.node.bus
+    assert isinstance(bus, RedisBus)
+    link = RedisLink(bus, config.redis, lease=config.redis_lease, beat=config.redis_beat,
+                     history=config.history, log=log)
+    try:
+        await defer.Deferred.fromFuture(asyncio.ensure_future(link.start()))
+    except RedisUnavailable as exc:
+        print(f"chatd: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"chatd {__version__} sharing the room through {config.redis} as node {bus.node}",
+          flush=True)
+    return link
+
+
+async def stop(factory: ChatFactory, link: Any) -> None:
+    """Close every connection (their PARTs go to the room), then leave Redis."""
+    await factory.shutdown()
+    if link is not None:
+        await defer.Deferred.fromFuture(asyncio.ensure_future(link.stop()))
 
 
 def with_backlog(description: str) -> str:
@@ -120,7 +155,8 @@ async def listen_web(reactor: Any, factory: ChatFactory, config: Config) -> None
         origins = OriginPolicy(config.web_origins)
         site, _door = web.web_site(factory.node, origins, reactor)
         for description in config.web:
-            address = (await listen(reactor, site, with_backlog(description))).getHost()
+            address = (await listen(reactor, site, with_backlog(description),
+                                    reuse_port=config.reuse_port)).getHost()
             scheme = "https" if description.startswith(("ssl:", "tls:")) else "http"
             origins.allow(loopback_origins(scheme, address.port))
             shown = "localhost" if address.host in ("0.0.0.0", "::") else address.host
@@ -128,7 +164,9 @@ async def listen_web(reactor: Any, factory: ChatFactory, config: Config) -> None
                   f"{address.port}/ ({description})", flush=True)
             log.info("page and WebSocket on {host}:{port}", host=address.host,
                      port=address.port)
-    for description in config.metrics:  # a scrape now and then: Twisted's backlog will do
+    # A scrape now and then: Twisted's backlog will do.  Never SO_REUSEPORT:
+    # each process's figures are its own, on a port of its own.
+    for description in config.metrics:
         address = (await listen(reactor, web.metrics_site(factory.node, reactor),
                                 description)).getHost()
         print(f"chatd {__version__} serving /metrics on {address.host}:{address.port} "

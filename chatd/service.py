@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application import service, strports
+from twisted.application import internet, service, strports
 
 from chatd.config import Config
+from chatd.transports.reuseport import reuse_port_endpoint
 from chatd.transports.tcp import ChatFactory
 
 
@@ -30,5 +31,9 @@ def make_service(config: Config) -> ChatService:
     factory = ChatFactory(config, reactor)
     top = ChatService(factory)
     for description in config.listen:
-        strports.service(description, factory).setServiceParent(top)
+        if config.reuse_port:  # what strports.service does, on chatd's SO_REUSEPORT endpoint
+            internet.StreamServerEndpointService(reuse_port_endpoint(reactor, description),
+                                                 factory).setServiceParent(top)
+        else:
+            strports.service(description, factory).setServiceParent(top)
     return top

@@ -18,6 +18,7 @@ import hmac
 from collections.abc import Callable
 from typing import Protocol
 
+from chatd.bus import Done
 from chatd.errors import ChatError, ErrorCode
 from chatd.events import Stamped
 from chatd.room import CONNECTION_LOST, Room
@@ -91,18 +92,33 @@ class Session:
             raise
 
     def say(self, text: str) -> None:
-        self.room.say(self._logged_in(), text)
+        nick = self._logged_in()
+        self.room.say(nick, text, self._until_heard())
 
     def tell(self, nick: str, text: str) -> str:
         """Speak to one user; the target's nick, as the room knows it."""
-        return self.room.tell(self._logged_in(), nick, text)
+        sender = self._logged_in()
+        done = self._until_heard()
+        try:
+            return self.room.tell(sender, nick, text, done)
+        except BaseException:
+            self.waiting = False  # refused: nothing to wait for
+            raise
+
+    def _until_heard(self) -> Done | None:
+        """With a bus on Redis, hold this connection's next lines until what
+        it said comes back from the room's log (section 9 of the protocol)."""
+        if not self.room.echoes_later:
+            return None
+        self.waiting = True
+        return self._done_waiting
 
     def wall(self, text: str) -> None:
         nick = self._logged_in()
         if self.room.oper_password is not None and not self.is_oper:
             raise ChatError(ErrorCode.NOT_PERMITTED,
                             "only operators may WALL on this server; use OPER <password>")
-        self.room.wall(nick, text)
+        self.room.wall(nick, text, self._until_heard())
 
     def who(self) -> list[str]:
         return self.room.nicks
@@ -158,6 +174,9 @@ class Session:
         self.nick = nick
         self._replies.nick_ok(nick)
         self._done_waiting()
+
+    def moved(self, nick: str) -> None:
+        self.nick = nick
 
     def refused(self, error: ChatError) -> None:
         self._replies.refused(error)

@@ -21,10 +21,10 @@ PURE = [
     "chatd.argtypes", "chatd.bus", "chatd.config", "chatd.connection", "chatd.dialects.line",
     "chatd.errors", "chatd.events", "chatd.fanout", "chatd.framing", "chatd.history", "chatd.hub",
     "chatd.limits", "chatd.nicks", "chatd.node", "chatd.origins", "chatd.outbox", "chatd.room",
-    "chatd.session", "chatd.stats", "chatd.tcp_endpoint", "chatd.wire",
+    "chatd.redisbus", "chatd.session", "chatd.stats", "chatd.tcp_endpoint", "chatd.wire",
     "chatclient.client", "chatclient.commands", "chatclient.state",
 ]
-IO_FRAMEWORKS = ("twisted", "prompt_toolkit", "asyncio", "socket")
+IO_FRAMEWORKS = ("twisted", "prompt_toolkit", "asyncio", "socket", "redis")
 
 
 def module_path(module: str) -> Path:
@@ -69,7 +69,8 @@ class TestPureCore:
         """Each chatd module is either pure or a known edge, so a new one is placed knowingly."""
         edges = {"chatd.server", "chatd.service", "chatd.__main__", "chatd.__init__",
                  "chatd.transports.tcp", "chatd.transports._twisted", "chatd.transports.reuseport",
-                 "chatd.transports.web", "chatd.transports.websocket", "chatd.metrics",
+                 "chatd.transports.web", "chatd.transports.websocket", "chatd.transports.redis",
+                 "chatd.metrics",
                  "chatd.transports.__init__", "chatd.dialects.__init__"}
         modules = {".".join(path.relative_to(ROOT).with_suffix("").parts)
                    for path in (ROOT / "chatd").rglob("*.py") if "bench" not in path.parts}

@@ -66,6 +66,10 @@ class RecordingMember:
     def refused(self, error: ChatError) -> None:
         self.events.append(("refused", self, error.code))
 
+    def moved(self, nick: str) -> None:
+        self.nick = nick
+        self.events.append(("moved", self, nick))
+
     def welcome(self, nicks: list[str], seq: int) -> None:
         self.joined = seq
         self.events.append(("welcome", self, nicks))
