@@ -29,3 +29,7 @@ def chatd_factory() -> Iterator[Callable[..., RunningServer]]:
 def chatd_server(chatd_factory: Callable[..., RunningServer]) -> RunningServer:
     """One real ``chatd`` with default settings on 127.0.0.1."""
     return chatd_factory()
+
+
+# A real redis-server, and chatd nodes on it (tests of a room on many nodes).
+from tests.redis_support import nodes, redis_server  # noqa: E402,F401
