@@ -338,7 +338,8 @@ class RedisBus:
             nick = fields["n"]
             key = nick_key(nick)
             if mine:
-                self._mine[key] = millis
+                if "b" not in fields or key not in self._mine:
+                    self._mine[key] = millis  # a burst keeps the claim's own time
                 answer = self._answers.pop(op, None)
                 if answer is not None:
                     answer(True)
