@@ -57,7 +57,7 @@ from chatd.limits import SendQueue
 from chatd.node import Node
 from chatd.origins import OriginPolicy
 from chatd.transports import _twisted
-from chatd.transports.tcp import describe_peer, tune_socket
+from chatd.transports.tcp import TransportLink, tune_socket
 
 log = Logger(namespace="chatd")
 REASONS = {426: b"Upgrade Required"}  # twisted.web names no 426
@@ -92,39 +92,26 @@ def framed(data: bytes) -> bytes:
     return _last_framed[1]
 
 
-class WebSocketLink(_twisted.EagerWriter):
-    """The TCP transport under an upgraded WebSocket, as a connection's ``Link``."""
+class WebSocketLink(TransportLink):
+    """The TCP transport under an upgraded WebSocket, as a connection's
+    ``Link``: TCP's, but every write is a frame and a close is the closing
+    handshake."""
 
     __slots__ = ()
 
     def write(self, data: bytes) -> None:
-        _twisted.EagerWriter.write(self, framed(data))
+        TransportLink.write(self, framed(data))
 
     def write_frame(self, frame: bytes) -> None:
         """A frame wsproto made (a pong, a ping, a close), in order with the rest."""
-        _twisted.EagerWriter.write(self, frame)
-
-    @property
-    def peer(self) -> str:
-        return describe_peer(self._transport.getPeer())
-
-    def pause(self) -> None:
-        self._transport.pauseProducing()
-
-    def resume(self) -> None:
-        self._transport.resumeProducing()
+        TransportLink.write(self, frame)
 
     def close(self) -> None:
         """Close as protocol v1 does after ``BYE``: the closing handshake first."""
         cast(WebSocketProtocol, self._owner).close_socket(NORMAL)
 
     def close_transport(self) -> None:
-        self.stop_eager()
-        self._transport.loseConnection()
-
-    def abort(self) -> None:
-        self.stop_eager()
-        self._transport.abortConnection()
+        TransportLink.close(self)
 
 
 class WebSocketProtocol:
