@@ -37,6 +37,7 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 
 from chatd.bench import stats
+from chatd.bench.cli import build_parser, build_specs, check_args
 from chatd.bench.client import _SAY, MIN_PAYLOAD, say_line
 from chatd.bench.prefill import prefill_text
 from chatd.bench.websocket import (
@@ -205,6 +206,28 @@ def test_percentiles_of_a_histogram() -> None:
     assert stats.percentile(histogram, 0.5) == 505
     assert stats.percentile(histogram, 1.0) == 5000
     assert stats.bucket(1_000_000) <= 1_000_000 < stats.bucket(1_000_000) * 1.002
+
+
+def test_sender_port_takes_the_senders_and_no_probe() -> None:
+    """With --sender-port the senders connect there and the others to --port, and no sender
+    is a probe; without it every client connects to --port and a sender may be a probe."""
+    parser = build_parser()
+
+    def plan(*extra: str) -> tuple[dict[int, int], set[int], set[int]]:
+        args = parser.parse_args(["--port", "9000", "--clients", "50", "--senders", "5",
+                                  "--workers", "3", *extra])
+        check_args(parser, args)
+        specs = build_specs(args, "abc")
+        ports = {index: spec.tcp_port(index) for spec in specs for index in spec.indices}
+        return (ports, {i for spec in specs for i in spec.senders},
+                {i for spec in specs for i in spec.probes})
+
+    ports, senders, probes = plan()
+    assert set(ports.values()) == {9000} and len(ports) == 50
+    assert senders & probes  # index 0 among them
+    ports, senders, probes = plan("--sender-port", "9001")
+    assert len(senders) == 5 and len(probes) == 32 and not senders & probes
+    assert ports == {index: 9001 if index in senders else 9000 for index in range(50)}
 
 
 

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=remote_port, default=DEFAULT_PORT,
                         help=f"the server's TCP port (default {DEFAULT_PORT})")
+    parser.add_argument("--sender-port", type=remote_port, metavar="PORT",
+                        help="traffic over TCP: the S senders connect to this port on --host, "
+                             "every other client to --port (two nodes of one room: the latency "
+                             "is then from one node to the other, so no sender is a probe)")
     web = parser.add_argument_group(
         "WebSocket (chatd --web)",
         "Clients can speak protocol v1 over chatd's WebSocket door instead of raw TCP, in "
@@ -154,6 +158,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--ws: {exc}")
     elif args.transport == "ws" or args.idle_ws:
         parser.error("--transport ws and --idle-ws need --ws URL|PORT (where the WebSocket is)")
+    if args.sender_port is not None and (args.mode != "traffic" or args.transport != "tcp"):
+        parser.error("--sender-port is for traffic mode over TCP")
     args.members = args.clients + args.idle_ws + args.idle_tcp
     args.workers = min(args.workers, args.members)
 
@@ -323,14 +329,20 @@ def build_specs(args: argparse.Namespace, tag: str) -> list[WorkerSpec]:
     (``--idle-ws``, then ``--idle-tcp``) follow, and log in after them."""
     n, workers, members = args.clients, args.workers, args.members
     senders = {index: sender for sender, index in enumerate(_spread_indices(args.senders, n))}
-    probes = frozenset(_spread_indices(min(max(args.probes, 0), n), n))
+    if args.sender_port is None:
+        probes = frozenset(_spread_indices(min(max(args.probes, 0), n), n))
+    else:  # the probes time what crosses from --sender-port to --port: none is a sender
+        others = [i for i in range(n) if i not in senders]
+        probes = frozenset(others[j] for j in
+                           _spread_indices(min(max(args.probes, 0), len(others)), len(others)))
     slots = max(1, args.connect_concurrency // workers)
     lifetime = args.login_timeout + args.duration + args.drain_timeout + 60
     specs = []
     for w in range(workers):
         indices = tuple(range(w, members, workers))  # round robin: every worker logs in all along
         specs.append(WorkerSpec(
-            host=args.host, port=args.port, n_total=members, tag=tag, indices=indices,
+            host=args.host, port=args.port, sender_port=args.sender_port, n_total=members,
+            tag=tag, indices=indices,
             senders={i: s for i, s in senders.items() if i % workers == w},
             probes=frozenset(i for i in probes if i % workers == w),
             window=args.window, rate=args.rate, payload_size=args.payload_size,
@@ -342,6 +354,13 @@ def build_specs(args: argparse.Namespace, tag: str) -> list[WorkerSpec]:
             n_measured=n if members > n else None, n_idle_ws=args.idle_ws,
         ))
     return specs
+
+
+def _probe_count(args: argparse.Namespace) -> int:
+    """How many probes ``build_specs`` picks (with ``--sender-port``, none is a sender)."""
+    probes: int = args.probes
+    receivers: int = args.clients - (args.senders if args.sender_port is not None else 0)
+    return min(probes, receivers)
 
 
 def _cpu_percent(seconds: float | None, wall_s: float) -> float | None:
@@ -357,6 +376,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         probe(args.host, args.port, args.connect_timeout, ws)
     if args.transport == "ws" and args.idle_tcp:
         probe(args.host, args.port, args.connect_timeout)
+    if args.sender_port is not None:
+        probe(args.host, args.sender_port, args.connect_timeout)
     pid = args.server_pid
     if pid is not None and stats.read_rss_kib(pid) is None:
         raise BenchError(f"cannot read /proc/{pid}/status: no such process here")
@@ -370,6 +391,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
         "loadavg_at_start": round(os.getloadavg()[0], 2),
     }
+    if args.sender_port is not None:
+        result["sender_port"] = args.sender_port
     tag = "".join(random.choices(string.ascii_lowercase, k=3))
     if args.prefill:
         try:
@@ -486,7 +509,7 @@ def _traffic_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> d
     return {
         "senders": args.senders, "window": args.window, "rate_per_sender": args.rate,
         "order_checked_by": "all receivers" if args.check == "all" else
-                            f"{min(args.probes, args.clients)} probes and the senders",
+                            f"{_probe_count(args)} probes and the senders",
         "payload_size": args.payload_size, "duration_s": args.duration,
         "sent": sent, "sent_per_s": round(sent / args.duration, 1),
         "expected": expected, "received": received,
@@ -501,7 +524,7 @@ def _traffic_phase(args: argparse.Namespace, fleet: Fleet, pid: int | None) -> d
         "room_deliveries_per_s": round((at_stop + extra_at_stop) / args.duration, 1),
         "drain_s": round(max(0, last - t_stop) / 1e9, 3),
         "latency": {**stats.summarize(latency, max(d["latency_max_us"] for d in done) or None),
-                    "probes": min(args.probes, args.clients)},
+                    "probes": _probe_count(args)},
         "tool_cpu_percent": _cpu_percent(sum(s["cpu_s"] for s in stopped), args.duration),
         "server_cpu_percent": _cpu_percent(cpu1 - cpu0 if cpu0 is not None and cpu1 is not None
                                            else None, args.duration),
@@ -525,7 +548,8 @@ def render(result: dict[str, Any]) -> str:
     over = " over WebSocket" if result["transport"] == "ws" else ""
     extras = [f"{result[key]} idle over {name}" for key, name in
               (("idle_ws", "WebSocket"), ("idle_tcp", "TCP")) if result[key]]
-    lines = [f"{result['tool']} against {result['server']} ({result['hello'][:60]}), "
+    senders = f", senders to port {result['sender_port']}" if "sender_port" in result else ""
+    lines = [f"{result['tool']} against {result['server']}{senders} ({result['hello'][:60]}), "
              f"{result['clients']} clients{over}"
              f"{' and ' + ' and '.join(extras) + ' beside them' if extras else ''}"
              f" in {result['workers']} workers{' on uvloop' if result['uvloop'] else ''}"]

@@ -72,6 +72,7 @@ class WorkerSpec:
     ws: WsAddress | None = None
     n_measured: int | None = None  # None: every client is measured
     n_idle_ws: int = 0
+    sender_port: int | None = None  # --sender-port: where the senders connect over TCP
 
     def over_websocket(self, index: int) -> bool:
         """Whether client ``index`` connects to the WebSocket."""
@@ -82,6 +83,12 @@ class WorkerSpec:
 
     def is_extra(self, index: int) -> bool:
         return self.n_measured is not None and index >= self.n_measured
+
+    def tcp_port(self, index: int) -> int:
+        """The port client ``index`` connects to over TCP."""
+        if self.sender_port is not None and index in self.senders:
+            return self.sender_port
+        return self.port
 
 
 class Worker:
@@ -216,7 +223,8 @@ class Worker:
             steps = "TCP connect, WebSocket upgrade and HELLO"
         else:
             client = BenchClient(self, index, sender=sender, probe=probe, extra=extra)
-            host, port, where = spec.host, spec.port, f"{spec.host}:{spec.port}"
+            host, port = spec.host, spec.tcp_port(index)
+            where = f"{host}:{port}"
             steps = "TCP connect + HELLO"
         self.clients.append(client)
         if sender is not None:
