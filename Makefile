@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/chatd --port $(PORT) --web tcp:$(WEB_PORT)
 
 # Lint and types first (seconds), then the suite.
-test: check browser-deps
+test: check browser-deps redis-deps
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
@@ -71,3 +71,29 @@ browser-deps:
 # user and a TCP user exchanging a few lines (docs/screenshot.py).
 screenshot: $(STAMP) browser-deps
 	$(BIN)/python docs/screenshot.py docs/screenshot.png
+
+# Debian's redis-server for tests/test_e2e_redis.py.  Installed only as root
+# and only when missing; without root, apt-get or a network it says why and
+# carries on, and the Redis tests skip with that reason.  The tests start
+# their own redis-server on free ports: whether Debian's service runs does
+# not matter, and nothing here starts, stops or disables it.
+.PHONY: redis-deps
+redis-deps:
+	@if command -v redis-server >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "redis-deps: redis-server is missing and this is not root: the Redis tests will skip"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "redis-deps: redis-server is missing and there is no apt-get: the Redis tests will skip"; \
+	else \
+		echo "redis-deps: installing Debian's redis-server (apt-get)"; \
+		log=$$(mktemp); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		install="apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 redis-server"; \
+		if $$install >$$log 2>&1 || { apt-get update -q >>$$log 2>&1 && $$install >>$$log 2>&1; }; then \
+			echo "redis-deps: $$(redis-server --version 2>/dev/null)"; \
+		else \
+			echo "redis-deps: could not install redis-server (no network?); the Redis tests will skip:"; \
+			tail -n 3 $$log; \
+		fi; \
+		rm -f $$log; \
+	fi

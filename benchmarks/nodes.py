@@ -2,8 +2,8 @@
 ``--reuse-port``), in rotating rounds on 127.0.0.1 with a fresh
 redis-server and fresh chatd processes per run.
 
-    .venv/bin/python benchmarks/redis.py            # the full figures (about 7 minutes)
-    .venv/bin/python benchmarks/redis.py --quick    # a smoke run; its numbers mean nothing
+    .venv/bin/python benchmarks/nodes.py            # the full figures (about 7 minutes)
+    .venv/bin/python benchmarks/nodes.py --quick    # a smoke run; its numbers mean nothing
 
 Every run starts its own ``redis-server`` (no persistence, a free loopback
 port) when it needs one, then its chatd nodes (``--no-flood-limit``, each
@@ -172,7 +172,7 @@ def start_redis() -> Redis:
             redis.stop()
             raise
         redis.stop()
-    raise SystemExit(f"redis.py: {REDIS_SERVER} did not start")
+    raise SystemExit(f"nodes.py: {REDIS_SERVER} did not start")
 
 
 @dataclass
@@ -206,7 +206,7 @@ def start_node(chatd_args: list[str], port: int = 0) -> Node:
             chunk = (os.read(process.stdout.fileno(), 4096)
                      if remaining > 0 and selector.select(remaining) else b"")
             if not chunk:
-                raise SystemExit(f"redis.py: chatd {' '.join(chatd_args)} did not start: "
+                raise SystemExit(f"nodes.py: chatd {' '.join(chatd_args)} did not start: "
                                  f"{log.read_text(errors='replace')[-500:]}")
             out += chunk
     except BaseException:  # did not start, or interrupted: not anyone's to stop yet
@@ -782,7 +782,7 @@ def main() -> None:
         args.rounds = min(args.rounds, 2)
     args.only = args.only or ["traffic", "storm"]
     if not Path(REDIS_SERVER).exists():
-        raise SystemExit(f"redis.py: no {REDIS_SERVER} (Debian's redis-server package)")
+        raise SystemExit(f"nodes.py: no {REDIS_SERVER} (Debian's redis-server package)")
     chatd_args = ["--no-flood-limit", *args.chatd_arg]
     chosen = measurements(args)
     # A SIGTERM ends the run as Ctrl-C does: through the finally blocks that stop every process.
@@ -793,7 +793,7 @@ def main() -> None:
     try:
         run_rounds(chosen, args, chatd_args)
     except KeyboardInterrupt:  # every process of the run was stopped on the way out
-        raise SystemExit("redis.py: interrupted") from None
+        raise SystemExit("nodes.py: interrupted") from None
     one = both = storm = None
     for item in chosen:
         if item.key == "traffic":

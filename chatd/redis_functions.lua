@@ -119,9 +119,16 @@ end
 local function register(keys, args)
   local p, lease = keys[1], tonumber(args[2])
   local now = now_ms()
+  local epoch = redis.call('GET', p .. 'epoch')
+  if not epoch then
+    -- A new room, or one Redis lost: nodes still running hold ids of the
+    -- lost room and take entries written under those ids for their own, so
+    -- ids here must never be ones issued before.  Counting on from Redis's
+    -- clock in ms does that (one registration per ms at most, before).
+    redis.call('SET', p .. 'node_seq', now)
+  end
   local node = redis.call('INCR', p .. 'node_seq')
   redis.call('ZADD', p .. 'nodes', now + lease, node)
-  local epoch = redis.call('GET', p .. 'epoch')
   if not epoch then
     epoch = now .. '-' .. node
     redis.call('SET', p .. 'epoch', epoch)
