@@ -57,6 +57,11 @@ class RedisLink:
         # wait and nothing is lost.
         self.split_after = min(lease / 2, 2.0)
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while no pipeline awaits its replies
+        self._idle.set()
+        # When Redis last answered (the loop's clock): a Redis that hangs is
+        # noticed only when a command times out, and the link was down since.
+        self._answered = 0.0
         # Any: redis-py types every reply as a union of bytes, str and None
         # whatever decode_responses says; the replies here are all text.
         self._writer: Any = None
@@ -107,6 +112,7 @@ class RedisLink:
         self._reader = self._client(self.timeout + READ_BLOCK_MS / 1000)
         await self._writer.function_load(FUNCTIONS, replace=True)
         await self._reader.ping()
+        self._answered = asyncio.get_running_loop().time()
 
     async def _close(self) -> None:
         for client in (self._writer, self._reader):
@@ -171,7 +177,7 @@ class RedisLink:
             self.log.info("lost the link to Redis: {why}", why=_describe(failure))
             self.bus.link_dropped()
             fenced = isinstance(failure, Fenced)
-            patience = asyncio.get_running_loop().time() + self.split_after
+            patience = self._answered + self.split_after
             while not self._stopping:
                 if self.bus.up and (fenced or asyncio.get_running_loop().time() > patience):
                     self.log.info("the room is split: local users only until Redis is back")
@@ -221,7 +227,12 @@ class RedisLink:
             pipe = self._writer.pipeline(transaction=False)
             for op in ops:
                 pipe.fcall(op.function, *bus.command(op))
-            results = await pipe.execute(raise_on_error=False)
+            self._idle.clear()
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            finally:
+                self._idle.set()
+            self._answered = asyncio.get_running_loop().time()
             for result in results:
                 if isinstance(result, Exception):
                     raise result  # a function missing (Redis restarted): reconnect
@@ -235,8 +246,17 @@ class RedisLink:
             assert self._reader is not None
             reply = await self._reader.xread({STREAM: bus.last_id}, count=READ_COUNT,
                                              block=READ_BLOCK_MS)
-            for _stream, entries in reply or ():
-                bus.heard(entries)
+            self._answered = asyncio.get_running_loop().time()
+            entries = reply[0][1] if reply else []
+            if entries and not self._idle.is_set():
+                # Redis wakes this read at the first entry of the writer's
+                # pipeline; the rest follow at once.  Delivered together,
+                # they go out in one write per member, not one per line.
+                await self._idle.wait()
+                more = await self._reader.xread({STREAM: entries[-1][0]}, count=READ_COUNT)
+                if more:
+                    entries += more[0][1]
+            bus.heard(entries)
             if not bus.up:
                 raise Fenced("another node reaped this one")
 
