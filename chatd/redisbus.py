@@ -239,12 +239,20 @@ class RedisBus:
         self._queue.clear()
         self._local(Walled(SERVER_NICK, SPLIT), self._clock())
         for op in waiting:
-            # Ops up to the last of ours read back were applied (one writer,
-            # applied in order): their entries, if any, were delivered.
-            if op.reply is None and op.number > self._read_op:
+            if op.reply is not None:
+                continue
+            if op.number > self._read_op:
                 self._settle(op)
                 if op.function == "chatd_say":
                     self._resend.append(op)
+                continue
+            # Ops up to the last of ours read back were applied (one writer,
+            # applied in order): their entries, if any, were delivered.  A
+            # claim still unanswered wrote none, so it was refused ("taken",
+            # the reply lost with the link).
+            answer = self._answers.pop(op.number, None)
+            if answer is not None:
+                answer(False)
 
     def came_up(self, *, resumed: bool, gap: bool = False) -> None:
         """The link is back and registered: resend what may not have gone
@@ -301,6 +309,10 @@ class RedisBus:
 
     def heard(self, entries: Iterable[Entry]) -> None:
         """Entries read from the stream, in its order."""
+        if not self.up:
+            # A read that raced the fencing: left unread (``last_id`` stays),
+            # for the resume to read again, or the new snapshot to cover.
+            return
         for entry_id, fields in entries:
             self.last_id = entry_id
             seq, millis = entry_seq(entry_id)
