@@ -41,6 +41,10 @@ class Bus(Protocol):
     def synchronous(self) -> bool:
         """Whether ``publish`` delivers before it returns (a bus in this process)."""
 
+    @property
+    def notice(self) -> str | None:
+        """What a user logging in now must be told about the room (a split)."""
+
     def publish(self, event: Event, done: Done | None = None) -> None:
         """Give ``event`` its stamp and deliver it to every subscriber; then
         call ``done`` (a bus on Redis: once the event came back from the log)."""
@@ -104,6 +108,7 @@ class LocalBus:
         self._subscribers.add(subscriber)
 
     synchronous = True
+    notice = None
 
     def publish(self, event: Event, done: Done | None = None) -> None:
         self._seq += 1

@@ -86,7 +86,9 @@ class RedisBus:
         self._answers: dict[int, Answer] = {}  # claims: answered as their entry is read
         self._dones: dict[int, Done] = {}  # lines: called once delivered
         self._done: Done | None = None  # the one to call after this entry's delivery
-        self._settled: set[int] = set()  # ops already delivered here, while down
+        # Ops already delivered here while the link was down, oldest first
+        # (ops are settled in the order they were made).
+        self._settled: deque[int] = deque()
         self._read_op = 0  # the newest of our ops read back from the stream
         self._resend: list[Op] = []
         self._seq = 0
@@ -106,6 +108,11 @@ class RedisBus:
 
     synchronous = False
 
+    @property
+    def notice(self) -> str | None:
+        """While split, a user who logs in hears what the others were told."""
+        return SPLIT if self.node is not None and not self.up else None
+
     def publish(self, event: Event, done: Done | None = None) -> None:
         if type(event) is Said:
             op = self._send("chatd_say", ("S", event.nick, event.text), event)
@@ -116,7 +123,7 @@ class RedisBus:
         else:
             raise ValueError(f"the room publishes nick events through claims: {event!r}")
         if done is not None:
-            if op in self._settled:
+            if self._settled and self._settled[-1] == op:
                 done()  # delivered here already: the link is down
             else:
                 self._dones[op] = done
@@ -264,6 +271,8 @@ class RedisBus:
         self.up = True
         if resumed:
             self._queue.extend(self._resend)
+        else:
+            self._settled.clear()  # read from a new snapshot on: none comes back
         self._resend = []
         if self._queue:
             self.kick()
@@ -340,8 +349,14 @@ class RedisBus:
         op = int(fields["c"]) if "c" in fields else 0
         if mine and op:
             self._read_op = max(self._read_op, op)
-            if op in self._settled:
-                self._settled.discard(op)
+            # Redis applies our ops in order and the stream keeps that
+            # order: a settled op older than this one either came back
+            # already or never will.
+            settled = self._settled
+            while settled and settled[0] < op:
+                settled.popleft()
+            if settled and settled[0] == op:
+                settled.popleft()
                 return None  # delivered here while the link was down
             self._done = self._dones.pop(op, None)
         if kind == "S":
@@ -405,7 +420,7 @@ class RedisBus:
 
     def _settle(self, op: Op) -> None:
         """Answer and deliver ``op`` here, as a single node would."""
-        self._settled.add(op.number)
+        self._settled.append(op.number)
         answer = self._answers.pop(op.number, None)
         event = op.event
         now = self._clock()

@@ -21,7 +21,7 @@ from chatd.bus import Bus, Done
 from chatd.errors import ChatError, ErrorCode
 from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
 from chatd.history import History
-from chatd.nicks import nick_key
+from chatd.nicks import SERVER_NICK, nick_key
 from chatd.stats import Stats
 
 CONNECTION_LOST = "connection lost"
@@ -224,6 +224,10 @@ class Room:
             member = self._local.get(key)
             if member is not None:
                 member.welcome(self.nicks, stamped.seq)
+                notice = self._bus.notice
+                if notice is not None:  # what those already here were told
+                    audience.tell(member, Stamped(stamped.seq, stamped.time,
+                                                  Walled(SERVER_NICK, notice)))
             elif key in self._orphans:
                 self._orphans.discard(key)
                 self._bus.release(event.nick, CONNECTION_LOST)

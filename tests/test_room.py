@@ -134,6 +134,16 @@ class TestLogin:
         assert rig.take() == [("add", bob), ("logged_in", bob, "bob"),
                               ("broadcast", Joined("bob")), ("welcome", bob, ["ann", "bob"])]
 
+    def test_login_while_the_room_is_split_is_told_so_after_the_roster(self) -> None:
+        """A bus with a notice (a room on many nodes, cut off from the rest)
+        has the newcomer told, as those already here were, after its WHO."""
+        rig = Rig()
+        rig.bus.notice = "the link is down"  # type: ignore[assignment]  # LocalBus has none
+        ann = rig.member("ann")
+        rig.room.login(ann, "ann")
+        assert rig.take()[-2:] == [("welcome", ann, ["ann"]),
+                                   ("tell", ann, Walled("*", "the link is down"))]
+
     def test_member_not_logged_in_is_not_in_the_audience(self) -> None:
         """A connection that has not logged in is never added to the audience."""
         rig = Rig()
