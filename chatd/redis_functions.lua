@@ -195,6 +195,10 @@ local function rename(keys, args)
   if not fresh(p, node, op) then
     return holds(p, new_key, node, args[3]) and 'ok' or 'taken'
   end
+  local held = redis.call('HGET', p .. 'nicks', old_key)
+  if not held or owner_of(held) ~= node then
+    return 'taken'  -- renamed by a burst meanwhile: the RENAME entry will say so
+  end
   if new_key ~= old_key and not free(p, maxlen, new_key, now) then
     return 'taken'
   end
@@ -273,7 +277,16 @@ local function sync(keys, args)
     return 'lost'
   end
   if not fresh(p, node, op) then
-    return 'dup'
+    -- a resend after a dropped link: the renames the first send made
+    local answer = redis.call('HGET', p .. 'node:' .. node, 'sync')
+    if answer and answer ~= '' then
+      local renames = {}
+      for word in string.gmatch(answer, '%S+') do
+        renames[#renames + 1] = word
+      end
+      return renames
+    end
+    return {}
   end
   local want, renames = {}, {}
   for i = 4, #args, 3 do
@@ -325,6 +338,7 @@ local function sync(keys, args)
       end
     end
   end
+  redis.call('HSET', p .. 'node:' .. node, 'sync', table.concat(renames, ' '))
   return renames
 end
 

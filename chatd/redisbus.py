@@ -42,6 +42,9 @@ SPLIT = ("the link to the rest of the room is down: only users on this server "
          "hear you until it is back")
 WHOLE = "the room is whole again"
 MISSED = "the room is whole again; lines said elsewhere meanwhile may be missing here"
+# Lines said while split, sent to the others when the room is whole again
+# (if Redis kept it); past this many, the rest are heard only here.
+RESEND_MAX = 1000
 # An entry id is "<ms>-<n>"; the bus's seq keeps both, in order.
 _SEQ_SHIFT = 20
 
@@ -114,6 +117,12 @@ class RedisBus:
         return SPLIT if self.node is not None and not self.up else None
 
     def publish(self, event: Event, done: Done | None = None) -> None:
+        if type(event) is Walled and event.nick == SERVER_NICK:
+            # The server's own alert (its shutdown) is for its own connections.
+            self._local(event, self._clock())
+            if done is not None:
+                done()
+            return
         if type(event) is Said:
             op = self._send("chatd_say", ("S", event.nick, event.text), event)
         elif type(event) is Walled:
@@ -147,6 +156,8 @@ class RedisBus:
             self._answers[op.number] = answer
         if not self.up and self.node is not None:
             self._settle(op)  # a room of its own while the link is down
+            if function == "chatd_say" and len(self._resend) < RESEND_MAX:
+                self._resend.append(op)  # for the others, if Redis kept the room
             return op.number
         self._queue.append(op)
         if len(self._queue) == 1:

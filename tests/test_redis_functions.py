@@ -263,14 +263,6 @@ class TestRename:
         assert room.holder("ann") == ann.id and room.holder("bob") == bob.id
         assert len(room.entries()) == 2
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "redis_functions.lua rename() deletes old_key from the nick table without checking "
-        "the caller holds it. Scenario: carol (node A) is renamed carol-2 by node B's burst "
-        "(R f=1; carol is now B's user's) while A's carol, not yet told, asks NICK carolyn: "
-        "A's rename(carol, carolyn) frees B's carol (a third user can then claim it: two "
-        "carols in the room) and A keeps carol-2 for nobody. Proposed fix: in rename, after "
-        "fresh(), `local value = HGET nicks old_key; if not value or owner_of(value) ~= node "
-        "then return 'taken' end` (the R f=1 entry then moves the user)"))
     def test_rename_of_a_nick_held_elsewhere_takes_nothing(self, room: Room) -> None:
         """A rename of a nick this node does not hold leaves the holder its nick."""
         ann, bob = room.register(), room.register()
@@ -439,14 +431,6 @@ class TestSync:
         assert Node(room, "42", "").sync(("x", 1)) == "lost"
         assert room.entries() == [] and room.holder("x") is None
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "redis_functions.lua sync() answers a resend 'dup', so the renames of the first "
-        "send are lost: after a dropped link the bus resends its chatd_sync, gets 'dup', and "
-        "RedisBus._synced ignores it; its user stays 'Carol' here while Redis holds 'Carol-2' "
-        "for it and gave 'carol' to the other node (whose JOIN the bus hides as a collision "
-        "until that answer). Proposed fix: sync stores its answer (HSET node:<id> sync "
-        "<old new ...> joined with spaces; nicks have none) and a resend of the same op "
-        "returns it instead of 'dup'"))
     def test_resent_sync_answers_its_renames_again(self, room: Room) -> None:
         """A sync sent again after a dropped link answers the same renames."""
         ann, bob = room.register(), room.register()
