@@ -12,7 +12,7 @@ there to be seen.  Nothing sleeps for a fixed time, except that a pause of
 Redis past every lease lasts as long as it must (the experiment's length).
 
 Figures (kill -9 to PART, split and resume times) are printed; run with -s.
-Three tests are strict xfails, each naming the bug and the fix proposed.
+One test is a strict xfail, naming the gap and where a fix would go.
 """
 
 from __future__ import annotations
@@ -595,12 +595,6 @@ class TestRedisTrouble:
         for peer in (*everyone, carol, other):
             assert peer.heard.count(SPLIT_WALL) == 1, peer.heard
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "redisbus: a line said while the node is split (after went_down) is settled locally by "
-        "RedisBus._send but never put in _resend, so came_up(resumed=True) does not send it: the "
-        "other nodes never get it, yet are told 'the room is whole again' (nothing lost); only "
-        "ops waiting at went_down are resent. Fix: in _send's link-down branch, also "
-        "self._resend.append(op) when function == 'chatd_say'"))
     def test_a_line_said_during_a_short_split_reaches_the_other_nodes(
             self, nodes: Nodes, connect: Callable[..., Peer], redis_server: RedisServer) -> None:
         """A line said on one node while Redis is paused within the lease reaches the other node's
@@ -829,12 +823,6 @@ class TestStartAndStop:
         assert leaving.process.wait(10) == 0
         assert wait_room([ann], ["ann", "bob", "bea"])
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "the shutdown's WALL * server shutting down goes through the Redis bus (Node.shutdown -> "
-        "Room.wall -> RedisBus.publish): the other nodes' users get it although their server "
-        "stays, and the node's own connections are closed (BYE) before it is read back, so they "
-        "never get it; fix: RedisBus.publish delivers a Walled from SERVER_NICK locally "
-        "(self._local, then done()), as it does the split WALLs"))
     def test_sigterm_walls_only_its_own_connections(
             self, nodes: Nodes, connect: Callable[..., Peer]) -> None:
         """SIGTERM of a node: its own connections get WALL * server shutting down and then BYE
