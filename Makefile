@@ -48,24 +48,7 @@ clean:
 # skip with that reason.
 .PHONY: browser-deps screenshot
 browser-deps:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" != 0 ]; then \
-		echo "browser-deps: /usr/bin/chromium is missing and this is not root: the browser tests will skip"; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "browser-deps: /usr/bin/chromium is missing and there is no apt-get: the browser tests will skip"; \
-	else \
-		echo "browser-deps: installing Debian's chromium (apt-get, a few minutes)"; \
-		log=$$(mktemp); \
-		export DEBIAN_FRONTEND=noninteractive; \
-		install="apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 chromium fonts-liberation"; \
-		if $$install >$$log 2>&1 || { apt-get update -q >>$$log 2>&1 && $$install >>$$log 2>&1; }; then \
-			echo "browser-deps: $$(/usr/bin/chromium --version 2>/dev/null)"; \
-		else \
-			echo "browser-deps: could not install chromium (no network?); the browser tests will skip:"; \
-			tail -n 3 $$log; \
-		fi; \
-		rm -f $$log; \
-	fi
+	@sh tools/system-deps.sh browser-deps /usr/bin/chromium "the browser tests" chromium fonts-liberation
 
 # docs/screenshot.png, for docs/web.md: chatd --web on free ports, a browser
 # user and a TCP user exchanging a few lines (docs/screenshot.py).
@@ -79,21 +62,4 @@ screenshot: $(STAMP) browser-deps
 # not matter, and nothing here starts, stops or disables it.
 .PHONY: redis-deps
 redis-deps:
-	@if command -v redis-server >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" != 0 ]; then \
-		echo "redis-deps: redis-server is missing and this is not root: the Redis tests will skip"; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "redis-deps: redis-server is missing and there is no apt-get: the Redis tests will skip"; \
-	else \
-		echo "redis-deps: installing Debian's redis-server (apt-get)"; \
-		log=$$(mktemp); \
-		export DEBIAN_FRONTEND=noninteractive; \
-		install="apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 redis-server"; \
-		if $$install >$$log 2>&1 || { apt-get update -q >>$$log 2>&1 && $$install >>$$log 2>&1; }; then \
-			echo "redis-deps: $$(redis-server --version 2>/dev/null)"; \
-		else \
-			echo "redis-deps: could not install redis-server (no network?); the Redis tests will skip:"; \
-			tail -n 3 $$log; \
-		fi; \
-		rm -f $$log; \
-	fi
+	@sh tools/system-deps.sh redis-deps redis-server "the Redis tests" redis-server
