@@ -55,6 +55,9 @@ class NodeCollector(Collector):
         for reason, count in sorted(stats.refusals.items()):
             refusals.add_metric([reason], count)
         yield refusals
+        yield GaugeMetricFamily("chatd_room_split", "1 while this node is cut off from the "
+                                "rest of the room (its Redis unreachable), else 0",
+                                value=0 if node.bus.notice is None else 1)
         history = node.history
         yield GaugeMetricFamily("chatd_history_lines", "Lines kept for HISTORY",
                                 value=len(history) if history is not None else 0)
