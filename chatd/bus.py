@@ -93,6 +93,9 @@ class Subscribers:
 class LocalBus:
     """The bus of a single process: a counter, a clock and a dict of nicks."""
 
+    synchronous = True  # publish delivers before it returns: nobody waits
+    notice = None  # one process is never split
+
     def __init__(self, clock: Clock = time.time) -> None:
         self._clock = clock
         self._seq = 0
@@ -106,9 +109,6 @@ class LocalBus:
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.add(subscriber)
-
-    synchronous = True
-    notice = None
 
     def publish(self, event: Event, done: Done | None = None) -> None:
         self._seq += 1

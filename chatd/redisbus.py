@@ -30,13 +30,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from chatd.bus import Answer, Clock, Done, Subscriber, Subscribers
 from chatd.events import Event, Joined, Parted, Renamed, Said, Stamped, Told, Walled
 from chatd.nicks import SERVER_NICK, nick_key
 
-FUNCTIONS = resources.files("chatd").joinpath("redis_functions.lua").read_text("utf-8")
 NODE_DOWN = "node down"
 SPLIT = ("the link to the rest of the room is down: only users on this server "
          "hear you until it is back")

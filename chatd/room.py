@@ -89,6 +89,10 @@ class Room:
                  log_messages: bool = False, oper_password: str | None = None,
                  history: History | None = None, stats: Stats | None = None) -> None:
         self._bus = bus
+        # Whether what is said is heard back only later (a bus on Redis):
+        # the speaker's connection then waits for it, so its next reply
+        # still comes after its own line, as on one server.
+        self.echoes_later = not bus.synchronous
         self.stats = stats if stats is not None else Stats()
         # What was said, for HISTORY; it hears the bus itself (None: off).
         self.history = history
@@ -176,13 +180,6 @@ class Room:
         self._bus.release(nick, reason)
 
     # --- speaking ---
-
-    @property
-    def echoes_later(self) -> bool:
-        """Whether what is said is heard back only later (a bus on Redis):
-        the speaker's connection then waits for it, so its next reply still
-        comes after its own line, as on one server."""
-        return not self._bus.synchronous
 
     def say(self, nick: str, text: str, done: Done | None = None) -> None:
         """Everyone logged in, the sender included, hears the line."""

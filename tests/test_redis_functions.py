@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from chatd.nicks import nick_key
-from chatd.redisbus import FUNCTIONS, NODE_DOWN
+from chatd.redisbus import NODE_DOWN
+from chatd.transports.redis import FUNCTIONS
 from tests.redis_support import RedisServer
 
 pytestmark = [pytest.mark.e2e]

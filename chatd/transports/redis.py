@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,9 +20,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from chatd.redisbus import FUNCTIONS, RedisBus, entry_seq
+from chatd.redisbus import RedisBus, entry_seq
 
 PREFIX = "chatd:"
+# The Redis side of the bus, loaded (FUNCTION LOAD REPLACE) at every connect.
+FUNCTIONS = resources.files("chatd").joinpath("redis_functions.lua").read_text("utf-8")
 STREAM = PREFIX + "events"
 READ_COUNT = 1000  # entries per XREAD: bounds what one read holds in memory
 READ_BLOCK_MS = 1000
@@ -281,9 +283,3 @@ def _describe(failure: BaseException | None) -> str:
         return "stopped"
     return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
 
-
-def run_future(reactor: Any, make: Callable[[], Awaitable[None]]) -> Any:
-    """A coroutine on the asyncio reactor's loop, as a Deferred."""
-    from twisted.internet.defer import Deferred
-
-    return Deferred.fromFuture(asyncio.ensure_future(make()))
