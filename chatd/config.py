@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,9 @@ class Config:
     redis_lease: float = 10.0  # seconds a node counts as alive after its last heartbeat
     redis_beat: float = 2.0  # seconds between heartbeats
     redis_log: int = 100_000  # room events kept in the shared stream (MAXLEN ~)
+    irc: tuple[str, ...] = ()  # endpoints of the IRC listener (docs/irc.md)
+    irc_channel: str = "#chat"  # the room, as IRC clients see it
+    irc_server_name: str = "chatd"  # the IRC server's name (default: the host name)
 
 
 class ConfigError(Exception):
@@ -169,6 +173,15 @@ def build_parser(prog: str = "chatd") -> argparse.ArgumentParser:
     nodes.add_argument("--redis-log", type=positive_int, default=100_000, metavar="EVENTS",
                        help="room events kept in Redis, for history and for a node that "
                             "reconnects (default 100000)")
+    ircs = parser.add_argument_group("IRC clients in the room: docs/irc.md")
+    ircs.add_argument("--irc", action="append", default=[], metavar="ENDPOINT",
+                      help="let IRC clients in on this Twisted endpoint, repeatable, e.g. "
+                           "tcp:6667 or ssl:6697:privateKey=key.pem:certKey=cert.pem "
+                           "(default: off)")
+    ircs.add_argument("--irc-channel", default="#chat", metavar="NAME",
+                      help="the room's name as an IRC channel (default #chat)")
+    ircs.add_argument("--irc-server-name", metavar="NAME",
+                      help="the IRC server's name in its replies (default: the host name)")
     logs = parser.add_argument_group("logging")
     logs.add_argument("--log-format", choices=("text", "json"), default="text",
                       help="log lines as text or as JSON objects, on stderr (default text)")
@@ -200,7 +213,8 @@ def _reuse_port(args: argparse.Namespace, redis: str | None) -> bool:
                           f"share one room, or each would be a room of its own (set --redis URL "
                           f"or {REDIS_ENV})")
     for option, description in [*(("--listen", d) for d in _listen(args)),
-                                *(("--web", d) for d in args.web)]:
+                                *(("--web", d) for d in args.web),
+                                *(("--irc", d) for d in args.irc)]:
         try:
             parse_tcp_endpoint(description)
         except ValueError as exc:
@@ -230,6 +244,24 @@ def _origin(url: str) -> str:
         raise ConfigError(f"--web-origin {url!r}: {exc}") from None
 
 
+def _irc_names(args: argparse.Namespace) -> tuple[str, str]:
+    """``--irc-channel`` and ``--irc-server-name``, checked; the server's
+    name defaults to the host name (or ``chatd``, if that is not a name)."""
+    from chatd.dialects.irc import valid_channel, valid_server_name
+
+    if not valid_channel(args.irc_channel):
+        raise ConfigError(f"--irc-channel {args.irc_channel!r}: a channel is # and up to 49 "
+                          "printable ASCII characters, without spaces, commas or colons")
+    name = args.irc_server_name
+    if name is None:
+        host = platform.node()
+        name = host if valid_server_name(host) else "chatd"
+    elif not valid_server_name(name):
+        raise ConfigError(f"--irc-server-name {name!r}: give a host name, such as "
+                          "irc.example.org")
+    return args.irc_channel, name
+
+
 def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                  *, prog: str = "chatd") -> Config:
     """Parse the command line; a bad option exits 2 with argparse's message,
@@ -241,6 +273,7 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         raise ConfigError(f"--redis {redis!r}: give a URL such as redis://127.0.0.1:6379/0")
     if args.redis_beat >= args.redis_lease:
         raise ConfigError("--redis-beat must be shorter than --redis-lease")
+    irc_channel, irc_server_name = _irc_names(args)
     return Config(
         listen=_listen(args),
         reuse_port=_reuse_port(args, redis),
@@ -271,4 +304,7 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None,
         redis_lease=args.redis_lease,
         redis_beat=args.redis_beat,
         redis_log=args.redis_log,
+        irc=tuple(args.irc),
+        irc_channel=irc_channel,
+        irc_server_name=irc_server_name,
     )

@@ -17,6 +17,7 @@ from chatd.limits import DelayedCall, FloodGate
 from chatd.room import CONNECTION_LOST
 
 if TYPE_CHECKING:
+    from chatd.errors import ChatError
     from chatd.node import Node
     from chatd.session import Session
 
@@ -47,6 +48,31 @@ class Link(Protocol):
         """Who is at the other end, for the logs."""
 
 
+class Dialect(Protocol):
+    """The words a connection speaks (``dialects.line``, ``dialects.irc``)."""
+
+    @property
+    def session(self) -> Session: ...
+
+    def greet(self) -> None:
+        """The first words to a new connection."""
+
+    def line_received(self, raw: bytes) -> None:
+        """One line, its line end removed."""
+
+    def line_too_long(self) -> None:
+        """A line over the limit was dropped."""
+
+    def flooding(self, rate: float) -> None:
+        """The peer sends faster than ``rate`` lines a second: its lines wait."""
+
+    def refused(self, error: ChatError) -> None:
+        """Tell the peer a request was refused (the transport found it bad)."""
+
+    def connection_lost(self) -> None:
+        """The transport is gone."""
+
+
 class Connection:
     """The transport-neutral life of one connection."""
 
@@ -69,7 +95,7 @@ class Connection:
         self._waiting = False  # reading paused for the session
         self._draining = False
         self._pending: bytes | None = None  # a line taken, waiting for its token
-        self.dialect = node.make_dialect(self)
+        self.dialect: Dialect = node.make_dialect(self)
 
     @property
     def peer(self) -> str:
@@ -88,7 +114,8 @@ class Connection:
 
     @property
     def max_line(self) -> int:
-        return self.node.config.max_line
+        """The longest line this connection's dialect takes."""
+        return self.node.max_line(self.door)
 
     @property
     def buffered(self) -> int:
@@ -149,7 +176,7 @@ class Connection:
             return  # after QUIT or a cut, nothing more is read (nor kept)
         framer = self._framer
         if framer is None:
-            framer = self._framer = LineFramer(self.node.config.max_line)
+            framer = self._framer = LineFramer(self.max_line)
         framer.feed(data)
         self._drain()
         if framer.buffered > self.node.config.max_recvq and not self.session.closed:
@@ -238,5 +265,6 @@ class Connection:
         self._lag = None
         nick = self.session.nick
         self.session.disconnected(self.cut_reason or CONNECTION_LOST)
+        self.dialect.connection_lost()
         self.node.log.info("connection closed: {who}", who=nick or self.peer)
         self.node.hub.release(self)

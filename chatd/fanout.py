@@ -32,9 +32,12 @@ class Fanout:
 
     def __init__(self, encoders: Mapping[str, Encoder],
                  everyone: Callable[[], Iterable[Recipient]],
-                 schedule: Scheduler | None = None, stats: Stats | None = None) -> None:
+                 schedule: Scheduler | None = None, stats: Stats | None = None,
+                 *, no_echo: Iterable[str] = ()) -> None:
         self.stats = stats if stats is not None else Stats()
         self._encoders = dict(encoders)
+        # Dialects whose speakers are not sent their own lines back (IRC).
+        self._no_echo = frozenset(no_echo)
         self._outboxes = {name: Outbox(schedule, self.stats) for name in encoders}
         self._everyone = everyone
         # (encoder, outbox) pairs, so a broadcast does no dict lookups.
@@ -68,12 +71,15 @@ class Fanout:
         else:
             member.dialect = dialect
 
-    def broadcast(self, stamped: Stamped) -> None:
-        """One event to everyone logged in: encoded once per dialect."""
+    def broadcast(self, stamped: Stamped, speaker: Recipient | None = None) -> None:
+        """One event to everyone logged in: encoded once per dialect.  A
+        ``speaker`` whose dialect does not echo (IRC) does not hear it."""
         self.stats.broadcasts += 1
+        if speaker is not None and speaker.dialect not in self._no_echo:
+            speaker = None
         for encode, outbox in self._pairs:
             if len(outbox):
-                outbox.broadcast(encode(stamped))
+                outbox.broadcast(encode(stamped), speaker)
 
     def tell(self, member: Recipient, stamped: Stamped) -> None:
         """One event to one member, after the broadcasts it is due."""

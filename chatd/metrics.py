@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from chatd.node import Node
 
-DOORS = ("tcp", "websocket")
+DOORS = ("tcp", "websocket", "irc")
 
 
 class NodeCollector(Collector):

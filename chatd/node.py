@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from chatd.bus import Bus, LocalBus
 from chatd.config import Config
-from chatd.connection import Connection, Link
-from chatd.dialects import line
+from chatd.connection import Connection, Dialect, Link
+from chatd.dialects import irc, line
 from chatd.fanout import Fanout
 from chatd.history import History
 from chatd.hub import SHUTDOWN, Hub
@@ -39,8 +39,17 @@ class Node:
                        limit_loopback=config.limit_loopback,
                        register_timeout=config.register_timeout, log=self.log,
                        stats=self.stats)
-        self.fanout = Fanout(line.ENCODERS, self.hub.sessions,
-                             schedule=lambda flush: clock.callLater(0, flush), stats=self.stats)
+        # The IRC face, with --irc: its encoder beside v1's, and its
+        # speakers not sent their own lines back.
+        self.irc: irc.IrcServer | None = None
+        encoders = dict(line.ENCODERS)
+        if config.irc:
+            self.irc = irc.IrcServer(config.irc_server_name, config.irc_channel,
+                                     created=clock.seconds())
+            encoders[irc.NAME] = self.irc.encode
+        self.fanout = Fanout(encoders, self.hub.sessions,
+                             schedule=lambda flush: clock.callLater(0, flush), stats=self.stats,
+                             no_echo=(irc.NAME,))
         if bus is None:
             bus = (RedisBus(maxlen=config.redis_log, clock=clock.seconds) if config.redis
                    else LocalBus(clock.seconds))
@@ -55,9 +64,18 @@ class Node:
                          oper_password=config.oper_password, history=self.history,
                          stats=self.stats)
 
-    def make_dialect(self, connection: Connection) -> line.LineDialect:
-        """The dialect a new connection speaks (protocol v1 for every door so far)."""
+    def make_dialect(self, connection: Connection) -> Dialect:
+        """The dialect a new connection speaks: IRC by the IRC door,
+        protocol v1 by every other."""
+        if connection.door == irc.DOOR:
+            assert self.irc is not None
+            return irc.IrcDialect(self.room, connection, self.clock.seconds, self.irc)
         return line.LineDialect(self.room, connection, self.clock.seconds)
+
+    def max_line(self, door: str) -> int:
+        """The longest line a connection by ``door`` may send: IRC's own 510
+        bytes (512 with CR LF), ``--max-line`` for every other."""
+        return irc.MAX_LINE if door == irc.DOOR else self.config.max_line
 
     def connect(self, link: Link, *, host: str | None, door: str = "tcp") -> Connection:
         """A transport opened a connection: greet it, admit it or refuse it.

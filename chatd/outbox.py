@@ -69,8 +69,12 @@ class Outbox:
             self._gone.add(sink)
         self._marks.pop(sink, None)
 
-    def broadcast(self, data: bytes) -> None:
-        """Send the same bytes to the whole audience, this turn."""
+    def broadcast(self, data: bytes, skip: Sink | None = None) -> None:
+        """Send the same bytes to the whole audience, this turn; all but
+        ``skip``, if given (an IRC client is not sent its own line back)."""
+        if skip is not None and skip in self._audience:
+            self._broadcast_past(data, skip)
+            return
         if self._schedule is None:
             audience = list(self._audience.values())
             self.stats.deliveries += len(audience)
@@ -82,6 +86,22 @@ class Outbox:
         if not self._flush_due:
             self._flush_due = True
             self._schedule(self.flush)
+
+    def _broadcast_past(self, data: bytes, skip: Sink) -> None:
+        """``broadcast`` to all but ``skip``: it is handed what it is due
+        now, and its mark moves past the new line, so it keeps its order
+        and only this one line is left out."""
+        if self._schedule is None:
+            others = [write for sink, write in self._audience.items() if sink is not skip]
+            self.stats.deliveries += len(others)
+            self.stats.bytes_out += len(data) * len(others)
+            for write in others:
+                write(data)
+            return
+        self.catch_up(skip)
+        self.broadcast(data)
+        if self._held is None:
+            self._marks[skip] = len(self._log)
 
     def send(self, sink: Sink, data: bytes) -> None:
         """Send bytes to one sink, after the broadcasts it is due."""

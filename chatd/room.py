@@ -63,7 +63,7 @@ class Audience(Protocol):
 
     def add(self, member: Any) -> None: ...
     def remove(self, member: Any) -> None: ...
-    def broadcast(self, stamped: Stamped) -> None: ...
+    def broadcast(self, stamped: Stamped, speaker: Any = None) -> None: ...
     def tell(self, member: Any, stamped: Stamped) -> None: ...
     def wall(self, stamped: Stamped) -> None: ...
 
@@ -213,7 +213,9 @@ class Room:
         event = stamped.event
         audience = self._audience
         if type(event) is Said:  # the hot path first
-            audience.broadcast(stamped)
+            # The speaker, if it is on this node: a dialect that does not
+            # echo (IRC) leaves it out.
+            audience.broadcast(stamped, self._local.get(nick_key(event.nick)))
         elif type(event) is Joined:
             key = nick_key(event.nick)
             self._roster[key] = event.nick

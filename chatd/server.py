@@ -99,6 +99,7 @@ async def main(reactor: Any, config: Config) -> None:
               flush=True)
         log.info("listening on {host}:{port}", host=address.host, port=address.port)
     await listen_web(reactor, factory, config)
+    await listen_irc(reactor, factory, config)
     # Only now: a server that cannot start says one line, not a log.  Events
     # logged so far are buffered and replayed here.
     globalLogBeginner.beginLoggingTo([log_observer(config, sys.stderr)],
@@ -171,6 +172,20 @@ async def listen_web(reactor: Any, factory: ChatFactory, config: Config) -> None
                                 description)).getHost()
         print(f"chatd {__version__} serving /metrics on {address.host}:{address.port} "
               f"({description})", flush=True)
+
+
+async def listen_irc(reactor: Any, factory: ChatFactory, config: Config) -> None:
+    """The IRC listener on each ``--irc`` endpoint: the same room, as one channel."""
+    if not config.irc:
+        return
+    door = factory.door_factory("irc")
+    for description in config.irc:
+        address = (await listen(reactor, door, with_backlog(description),
+                                reuse_port=config.reuse_port)).getHost()
+        print(f"chatd {__version__} letting IRC clients in on {address.host}:{address.port} "
+              f"as {config.irc_server_name}, channel {config.irc_channel} ({description})",
+              flush=True)
+        log.info("IRC on {host}:{port}", host=address.host, port=address.port)
 
 
 def install_reactor(name: str) -> None:

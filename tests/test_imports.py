@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Modules with no I/O and no event loop: plain Python, tested without sockets.
 PURE = [
-    "chatd.argtypes", "chatd.bus", "chatd.config", "chatd.connection", "chatd.dialects.line",
+    "chatd.argtypes", "chatd.bus", "chatd.config", "chatd.connection", "chatd.dialects.irc",
+    "chatd.dialects.line",
     "chatd.errors", "chatd.events", "chatd.fanout", "chatd.framing", "chatd.history", "chatd.hub",
     "chatd.limits", "chatd.nicks", "chatd.node", "chatd.origins", "chatd.outbox", "chatd.room",
     "chatd.redisbus", "chatd.session", "chatd.stats", "chatd.tcp_endpoint", "chatd.wire",

@@ -169,7 +169,7 @@ class NoAudience:
     def remove(self, member: Any) -> None:
         pass
 
-    def broadcast(self, stamped: Stamped) -> None:
+    def broadcast(self, stamped: Stamped, speaker: Any = None) -> None:
         pass
 
     def tell(self, member: Any, stamped: Stamped) -> None:

@@ -506,7 +506,7 @@ class RecordingAudience:
     def remove(self, member: Any) -> None:
         self.records.append(("remove", member))
 
-    def broadcast(self, stamped: Stamped) -> None:
+    def broadcast(self, stamped: Stamped, speaker: Any = None) -> None:
         self.stamps.append(stamped)
         self.records.append(("broadcast", stamped.event))
 

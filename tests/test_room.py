@@ -34,7 +34,7 @@ class RecordingAudience:
     def remove(self, member: Any) -> None:
         self.events.append(("remove", member))
 
-    def broadcast(self, stamped: Stamped) -> None:
+    def broadcast(self, stamped: Stamped, speaker: Any = None) -> None:
         self.events.append(("broadcast", stamped.event))
 
     def tell(self, member: Any, stamped: Stamped) -> None:

@@ -271,3 +271,6 @@ class LineDialect:
 
     def ready(self) -> None:
         self._peer.ready()
+
+    def connection_lost(self) -> None:
+        """Nothing of the connection is kept here."""

@@ -3,7 +3,9 @@
 ``ChatProtocol`` tunes the socket, builds the connection's ``Link`` and
 forwards bytes and the loss to a ``chatd.connection.Connection``; framing,
 limits, the protocol and the room live behind it.  ``ChatFactory`` owns the
-node (the room and its hub) for every listener it serves.
+node (the room and its hub) for every listener it serves; ``door("irc")``
+is a factory for another door of stream sockets into the same node (the
+IRC listener), whose connections speak that door's dialect.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def describe_peer(address: Any) -> str:
 class ChatProtocol(Protocol):
     """One TCP connection; lines end in LF, and a CR before it is dropped."""
 
-    factory: ChatFactory
+    factory: ChatFactory | DoorFactory
     connection: Connection
 
     def connectionMade(self) -> None:
@@ -93,7 +95,7 @@ class ChatProtocol(Protocol):
         tune_socket(transport, config)
         link = TransportLink(transport, self.factory.send_queue, self)
         host = getattr(transport.getPeer(), "host", None)
-        self.connection = self.factory.node.connect(link, host=host)
+        self.connection = self.factory.node.connect(link, host=host, door=self.factory.door)
 
     def send_queue_exceeded(self) -> None:
         self.connection.cut(SENDQ_EXCEEDED)
@@ -112,6 +114,7 @@ class ChatFactory(Factory):
     # any Factory; ours names its own factory's type, which mypy calls narrower.
     protocol = ChatProtocol  # type: ignore[assignment]  # see the comment above
     noisy = False  # chatd logs "listening on" itself
+    door = "tcp"
 
     def __init__(self, config: Config | None = None, reactor: Any = None) -> None:
         if reactor is None:
@@ -121,6 +124,10 @@ class ChatFactory(Factory):
         self.reactor = reactor
         self.node = Node(self.config, reactor, log=log)
         self.send_queue = SendQueue(self.config.max_sendq)  # one rule for every connection
+
+    def door_factory(self, door: str) -> DoorFactory:
+        """A factory for listeners of another door into this node."""
+        return DoorFactory(self, door)
 
     @property
     def room(self) -> Room:
@@ -132,3 +139,16 @@ class ChatFactory(Factory):
         drained: Deferred[None] = Deferred()
         self.node.shutdown(lambda: drained.callback(None), reason=reason, grace=grace)
         return drained
+
+
+class DoorFactory(Factory):
+    """Stream connections of another door (IRC) into a ``ChatFactory``'s node."""
+
+    protocol = ChatProtocol  # type: ignore[assignment]  # as ChatFactory's
+    noisy = False
+
+    def __init__(self, owner: ChatFactory, door: str) -> None:
+        self.config = owner.config
+        self.node = owner.node
+        self.send_queue = owner.send_queue
+        self.door = door
