@@ -182,8 +182,8 @@ async def listen_irc(reactor: Any, factory: ChatFactory, config: Config) -> None
     for description in config.irc:
         address = (await listen(reactor, door, with_backlog(description),
                                 reuse_port=config.reuse_port)).getHost()
-        print(f"chatd {__version__} letting IRC clients in on {address.host}:{address.port} "
-              f"as {config.irc_server_name}, channel {config.irc_channel} ({description})",
+        print(f"chatd {__version__} IRC listening on {address.host}:{address.port} "
+              f"({description}) as {config.irc_server_name}, channel {config.irc_channel}",
               flush=True)
         log.info("IRC on {host}:{port}", host=address.host, port=address.port)
 
