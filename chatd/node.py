@@ -47,9 +47,10 @@ class Node:
             self.irc = irc.IrcServer(config.irc_server_name, config.irc_channel,
                                      created=clock.seconds())
             encoders[irc.NAME] = self.irc.encode
+            encoders[irc.TIMED] = self.irc.encode_timed
         self.fanout = Fanout(encoders, self.hub.sessions,
                              schedule=lambda flush: clock.callLater(0, flush), stats=self.stats,
-                             no_echo=(irc.NAME,))
+                             no_echo=(irc.NAME, irc.TIMED))
         if bus is None:
             bus = (RedisBus(maxlen=config.redis_log, clock=clock.seconds) if config.redis
                    else LocalBus(clock.seconds))

@@ -35,9 +35,11 @@ from chatd.events import Joined, Parted, Renamed, Said, Stamped, Told, Walled
 from chatd.nicks import NICK_MAX, NICK_RULES, SERVER_NICK, is_valid_nick, nick_key
 from chatd.room import Room
 from chatd.session import DEFAULT_QUIT_REASON, Session
-from chatd.wire import clean_text
+from chatd.wire import clean_text, format_time
 
 NAME: Final = "irc"
+TIMED: Final = "irc+time"  # after CAP REQ :server-time: every event tagged @time=
+SERVER_TIME: Final = "server-time"  # the one IRCv3 capability offered
 DOOR: Final = "irc"
 MAX_LINE: Final = 510  # RFC 1459: 512 bytes with the CR LF
 LINE_BYTES: Final = 512
@@ -186,6 +188,13 @@ class IrcServer:
         text = event.text if event.nick == SERVER_NICK else f"WALL from {event.nick}: {event.text}"
         return self._message(self.name, "NOTICE", self.channel, text)
 
+    def encode_timed(self, stamped: Stamped) -> bytes:
+        """``encode``, each line tagged with the time the bus stamped
+        (IRCv3 server-time; tags do not count toward the 512 bytes)."""
+        tag = f"@time={format_time(stamped.time)} ".encode("ascii")
+        data = self.encode(stamped)
+        return tag + data[:-2].replace(b"\r\n", b"\r\n" + tag) + b"\r\n"
+
     def _message(self, source: str, command: str, target: str, text: str) -> bytes:
         """A PRIVMSG or NOTICE, split into lines of at most 512 bytes at
         character boundaries: a longer line from another door loses nothing."""
@@ -212,8 +221,11 @@ class IrcServer:
         event = stamped.event
         assert type(event) is Said
         when = time.strftime("%H:%M UTC", time.gmtime(stamped.time))
-        return self._message(self.name, "NOTICE", self.channel,
-                             f"[{when}] <{event.nick}> {event.text}")
+        if event.text.startswith(ACTION):
+            line = f"[{when}] * {event.nick} {event.text[len(ACTION):]}"
+        else:
+            line = f"[{when}] <{event.nick}> {event.text}"
+        return self._message(self.name, "NOTICE", self.channel, line)
 
 
 MOTD: Final = (
@@ -337,25 +349,40 @@ class IrcDialect:
         else:
             self._send(self._numeric(NUMERICS.get(code, "400"), error.text))
 
+    @property
+    def timed(self) -> bool:
+        """Whether this connection asked for server-time."""
+        return self.session.dialect == TIMED
+
     def _cap(self, params: list[str]) -> None:
-        """IRCv3 capability negotiation: no capabilities, truthfully."""
+        """IRCv3 capability negotiation; ``server-time`` is the one offered."""
         sub = params[0].upper() if params else ""
         if sub == "LS":
             if not self._welcomed:
                 self._capping = True
-            self._send(_line(self._server.name, "CAP", self._me, "LS", ""))
+            self._send(_line(self._server.name, "CAP", self._me, "LS", SERVER_TIME))
         elif sub == "LIST":
-            self._send(_line(self._server.name, "CAP", self._me, "LIST", ""))
+            self._send(_line(self._server.name, "CAP", self._me, "LIST",
+                             SERVER_TIME if self.timed else ""))
         elif sub == "REQ":
             if not self._welcomed:
                 self._capping = True
-            self._send(_line(self._server.name, "CAP", self._me, "NAK",
-                             params[1] if len(params) > 1 else ""))
+            self._request(params[1] if len(params) > 1 else "")
         elif sub == "END":
             self._capping = False
             self._register()
         else:
             self._send(self._numeric("410", sub[:32] or "*", "Invalid CAP command"))
+
+    def _request(self, asked: str) -> None:
+        """``CAP REQ``: all of it is acknowledged, or none (IRCv3)."""
+        wanted = asked.split()
+        if not wanted or any(cap.lstrip("-") != SERVER_TIME for cap in wanted):
+            self._send(_line(self._server.name, "CAP", self._me, "NAK", asked[:400]))
+            return
+        # The last word decides (``server-time -server-time`` turns it off).
+        self._peer.speak(NAME if wanted[-1].startswith("-") else TIMED)
+        self._send(_line(self._server.name, "CAP", self._me, "ACK", " ".join(wanted)))
 
     def _nick(self, params: list[str]) -> None:
         if not params or not params[0]:
@@ -650,8 +677,8 @@ class IrcDialect:
         lines.append(self._numeric("376", "End of /MOTD command."))
         self._send(*lines)
 
-    def _lusers(self, params: list[str] | None = None) -> None:
-        count = str(len(self.session.who()))
+    def _lusers(self, params: list[str] | None = None, *, joining: bool = False) -> None:
+        count = str(len(self.session.room) + joining)  # joining: its JOIN is yet to come
         self._send(self._numeric("251", f"There are {count} users and 0 invisible on 1 servers"),
                    self._numeric("254", "1", "channels formed"),
                    self._numeric("255", f"I have {count} clients and 1 servers"))
@@ -701,7 +728,7 @@ class IrcDialect:
             self._numeric("004", server.name, f"chatd-{__version__}", "o", "nt"),
             self._numeric("005", *server.isupport, "are supported by this server"),
         )
-        self._lusers()
+        self._lusers(joining=True)
         self._motd()
 
     def refused(self, error: ChatError) -> None:
@@ -718,10 +745,16 @@ class IrcDialect:
         then what was said just before, as a bouncer plays back its buffer."""
         self._names()
         said = self.session.history(REPLAY_ON_JOIN)
-        if said:
-            self._send(self._notice(f"*** the last {len(said)} lines said before you joined:"),
-                       *(self._server.hist_lines(stamped) for stamped in said),
-                       self._notice("*** end of history"))
+        if not said:
+            return
+        if self.timed:  # the lines as they were said, at their times
+            self._send(*(self._server.encode_timed(stamped) for stamped in said))
+            return
+        server = self._server
+        self._send(_line(server.name, "NOTICE", server.channel,
+                         f"*** the last {len(said)} lines said before you joined:"),
+                   *(server.hist_lines(stamped) for stamped in said),
+                   _line(server.name, "NOTICE", server.channel, "*** end of history"))
 
     def goodbye(self, reason: str) -> None:
         self._send(_line(None, "ERROR", f"Closing link: {reason}"))
