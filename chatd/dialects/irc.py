@@ -132,6 +132,10 @@ def cut_text(text: str, room: int) -> str:
     return data[:end].decode("utf-8")
 
 
+def _lines(count: int) -> str:
+    return "line" if count == 1 else f"{count} lines"
+
+
 def _line(source: str | None, command: str, *params: str) -> bytes:
     """One IRC line, formatted by irctokens, with its CR LF."""
     return (build(command, list(params), source=source).format() + "\r\n").encode()
@@ -752,7 +756,7 @@ class IrcDialect:
             return
         server = self._server
         self._send(_line(server.name, "NOTICE", server.channel,
-                         f"*** the last {len(said)} lines said before you joined:"),
+                         f"*** the last {_lines(len(said))} said before you joined:"),
                    *(server.hist_lines(stamped) for stamped in said),
                    _line(server.name, "NOTICE", server.channel, "*** end of history"))
 
