@@ -46,7 +46,8 @@ class Outbox:
         self._flush_due = False
         # Sends made by a write during ``flush`` wait here until every sink
         # has had its share, so none overtakes a broadcast it was due.
-        self._held: list[tuple[Sink, bytes]] | None = None
+        # An int instead of bytes: skip the log's line at that index.
+        self._held: list[tuple[Sink, bytes | int]] | None = None
         # Sinks removed by a write during ``flush``: they get no more.
         self._gone: set[Sink] = set()
 
@@ -98,10 +99,27 @@ class Outbox:
             for write in others:
                 write(data)
             return
+        if self._held is not None:
+            # Inside a flush nothing is written until every sink has had
+            # its share: ``skip`` passes over this line once the flush is done.
+            self.broadcast(data)
+            self._held.append((skip, len(self._log) - 1))
+            return
         self.catch_up(skip)
         self.broadcast(data)
-        if self._held is None:
-            self._marks[skip] = len(self._log)
+        self._marks[skip] = len(self._log)
+
+    def _pass_over(self, sink: Sink, index: int) -> None:
+        """Write ``sink`` the log up to line ``index``, and move its mark past it."""
+        if sink not in self._audience:
+            return
+        mark = self._marks.get(sink, 0)
+        if mark < index:
+            share = b"".join(self._log[mark:index])
+            self.stats.deliveries += index - mark
+            self.stats.bytes_out += len(share)
+            sink.write(share)
+        self._marks[sink] = max(mark, index + 1)  # never back: nothing twice
 
     def send(self, sink: Sink, data: bytes) -> None:
         """Send bytes to one sink, after the broadcasts it is due."""
@@ -133,7 +151,7 @@ class Outbox:
             return
         self._log, self._marks = [], {}
         whole = b"".join(log)
-        held: list[tuple[Sink, bytes]] = []
+        held: list[tuple[Sink, bytes | int]] = []
         self._held = held
         gone = self._gone
         try:
@@ -153,7 +171,10 @@ class Outbox:
             self._held = None
             gone.clear()
         for sink, data in held:
-            self.send(sink, data)
+            if isinstance(data, int):
+                self._pass_over(sink, data)
+            else:
+                self.send(sink, data)
 
     def _flush_marked(self, log: list[bytes], marks: dict[Sink, int], whole: bytes,
                       gone: set[Sink]) -> None:

@@ -316,3 +316,88 @@ class TestMove:
         rig.fanout.broadcast(said(1))
         rig.scheduler.run_turn()
         assert rig.take() == ([("line", 1)], [("bob", b"line:1;")])
+
+
+def echo_rig() -> Rig:
+    """A rig over ``line`` (which echoes a speaker's line) and ``irc`` (which does not)."""
+    rig = Rig()
+    encoders: dict[str, Encoder] = {name: CountingEncoder(name, rig.calls) for name in ("line", "irc")}
+    rig.fanout = Fanout(encoders, lambda: rig.everyone, schedule=rig.scheduler, no_echo=("irc",))
+    return rig
+
+
+class TestNoEcho:
+    """``broadcast(stamped, speaker)``: a speaker whose dialect is in ``no_echo`` (IRC)
+    is not sent its own line; every other speaker is."""
+
+    def test_speaker_in_a_no_echo_dialect_is_left_out(self) -> None:
+        """An IRC speaker does not hear its line; another IRC member and the line members do."""
+        rig = echo_rig()
+        ann, _, _ = rig.login("ann", "irc"), rig.login("cy", "irc"), rig.login("bob")
+        rig.fanout.broadcast(said(1), ann)
+        rig.scheduler.run_turn()
+        calls, writes = rig.take()
+        assert calls == [("line", 1), ("irc", 1)]
+        assert sorted(writes) == [("bob", b"line:1;"), ("cy", b"irc:1;")]
+
+    def test_speaker_in_an_echoing_dialect_hears_its_line(self) -> None:
+        """A line speaker is sent its own line back, as protocol v1 says."""
+        rig = echo_rig()
+        bob, _ = rig.login("bob"), rig.login("ann", "irc")
+        rig.fanout.broadcast(said(1), bob)
+        rig.scheduler.run_turn()
+        assert sorted(rig.take()[1]) == [("ann", b"irc:1;"), ("bob", b"line:1;")]
+
+    def test_no_speaker_is_everyone(self) -> None:
+        """Without a speaker (a JOIN, a PART) everyone hears the event, IRC members too."""
+        rig = echo_rig()
+        rig.login("ann", "irc")
+        rig.login("bob")
+        rig.fanout.broadcast(Stamped(1, 0.0, Joined("cy")))
+        rig.scheduler.run_turn()
+        assert sorted(rig.take()[1]) == [("ann", b"irc:1;"), ("bob", b"line:1;")]
+
+    def test_without_no_echo_every_speaker_hears_its_line(self) -> None:
+        """A fan-out built without ``no_echo`` echoes every speaker, whatever its dialect."""
+        rig = Rig()
+        ann = rig.login("ann", "web")
+        rig.fanout.broadcast(said(1), ann)
+        rig.scheduler.run_turn()
+        assert rig.take()[1] == [("ann", b"web:1;")]
+
+    def test_skipped_speaker_keeps_its_order(self) -> None:
+        """The IRC speaker gets what was broadcast before and after its line, in order, and
+        a reply sent between them in its place."""
+        rig = echo_rig()
+        ann, _ = rig.login("ann", "irc"), rig.login("bob")
+        rig.fanout.broadcast(said(1))
+        rig.fanout.broadcast(said(2), ann)
+        rig.fanout.send(ann, b"reply;")
+        rig.fanout.broadcast(said(3))
+        rig.scheduler.run_turn()
+        writes = rig.take()[1]
+        assert stream([record for record in writes if record[0] == "ann"]) == b"irc:1;reply;irc:3;"
+        assert stream([record for record in writes if record[0] == "bob"]) == b"line:1;line:2;line:3;"
+
+    def test_speaker_moved_to_another_no_echo_wording_is_still_left_out(self) -> None:
+        """After a move between two no-echo wordings (server-time on), the speaker is still
+        left out of its own line, in its new outbox."""
+        rig = Rig()
+        encoders: dict[str, Encoder] = {name: CountingEncoder(name, rig.calls)
+                                        for name in ("line", "irc", "irc+time")}
+        rig.fanout = Fanout(encoders, lambda: rig.everyone, schedule=rig.scheduler,
+                            no_echo=("irc", "irc+time"))
+        ann, _ = rig.login("ann", "irc"), rig.login("cy", "irc+time")
+        rig.fanout.move(ann, "irc+time")
+        rig.fanout.broadcast(said(1), ann)
+        rig.scheduler.run_turn()
+        assert rig.take()[1] == [("cy", b"irc+time:1;")]
+
+    def test_a_speaker_no_longer_in_the_audience_is_nobody_to_skip(self) -> None:
+        """A speaker already removed (it left right after speaking) changes nothing for the others."""
+        rig = echo_rig()
+        ann, _ = rig.login("ann", "irc"), rig.login("cy", "irc")
+        rig.fanout.remove(ann)
+        rig.fanout.broadcast(said(1), ann)
+        rig.scheduler.run_turn()
+        assert rig.take()[1] == [("cy", b"irc:1;")]

@@ -336,3 +336,122 @@ class TestCatchUp:
         assert ann in outbox and stranger not in outbox
         outbox.remove(ann)
         assert ann not in outbox
+
+
+class TestBroadcastSkip:
+    """``broadcast(data, skip)``: one sink (an IRC speaker) is left out of one line, and
+    only of that line; its order is kept."""
+
+    def test_skipped_sink_misses_only_that_line_at_once(self) -> None:
+        """Without a scheduler, the skipped sink gets what came before and after, in order;
+        the others get every line."""
+        outbox = Outbox()
+        ann, bob = RecordingSink("ann"), RecordingSink("bob")
+        outbox.add(ann)
+        outbox.add(bob)
+        outbox.broadcast(b"A\r\n")
+        outbox.broadcast(b"B\r\n", skip=ann)
+        outbox.broadcast(b"C\r\n")
+        assert ann.writes == [b"A\r\n", b"C\r\n"]
+        assert bob.writes == [b"A\r\n", b"B\r\n", b"C\r\n"]
+
+    def test_skipped_sink_gets_a_later_send_in_order_at_once(self) -> None:
+        """Without a scheduler, a send after the skipped line reaches the skipped sink next."""
+        outbox = Outbox()
+        ann, bob = RecordingSink("ann"), RecordingSink("bob")
+        outbox.add(ann)
+        outbox.add(bob)
+        outbox.broadcast(b"B\r\n", skip=ann)
+        outbox.send(ann, b"X\r\n")
+        assert ann.writes == [b"X\r\n"] and bob.writes == [b"B\r\n"]
+
+    def test_skipped_sink_keeps_its_order_within_a_turn(self) -> None:
+        """With a scheduler, the skipped sink gets what it was due before the skipped line
+        first, then what was broadcast after it; the others get the whole turn in one write."""
+        outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")
+        outbox.broadcast(b"A\r\n")
+        outbox.broadcast(b"B\r\n", skip=ann)
+        outbox.broadcast(b"C\r\n")
+        scheduler.run_turn()
+        assert ann.stream == b"A\r\nC\r\n"
+        assert bob.writes == [b"A\r\nB\r\nC\r\n"]
+
+    def test_send_after_a_skipped_line_comes_after_what_was_due(self) -> None:
+        """A reply to the skipped sink, mid-turn, follows what it was due and precedes what
+        is broadcast later; the skipped line is nowhere in its stream."""
+        outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")
+        outbox.broadcast(b"A\r\n")
+        outbox.broadcast(b"B\r\n", skip=ann)
+        outbox.send(ann, b"X\r\n")
+        outbox.broadcast(b"C\r\n")
+        scheduler.run_turn()
+        assert ann.stream == b"A\r\nX\r\nC\r\n"
+        assert bob.stream == b"A\r\nB\r\nC\r\n"
+
+    def test_two_skips_of_one_sink_in_a_turn(self) -> None:
+        """Two lines that skip the same sink, with one between them, leave it exactly the
+        line between."""
+        outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")
+        outbox.broadcast(b"A\r\n", skip=ann)
+        outbox.broadcast(b"B\r\n")
+        outbox.broadcast(b"C\r\n", skip=ann)
+        scheduler.run_turn()
+        assert ann.stream == b"B\r\n"
+        assert bob.stream == b"A\r\nB\r\nC\r\n"
+
+    def test_skips_of_different_sinks_in_a_turn(self) -> None:
+        """Each speaker misses its own line only."""
+        outbox, scheduler, (ann, bob, cy) = build_outbox("ann", "bob", "cy")
+        outbox.broadcast(b"A\r\n", skip=ann)
+        outbox.broadcast(b"B\r\n", skip=bob)
+        scheduler.run_turn()
+        assert (ann.stream, bob.stream, cy.stream) == (b"B\r\n", b"A\r\n", b"A\r\nB\r\n")
+
+    def test_skipping_a_sink_outside_the_audience_skips_nobody(self) -> None:
+        """A ``skip`` that is not in the audience changes nothing, and gets nothing."""
+        outbox, scheduler, (ann,) = build_outbox("ann")
+        stranger = RecordingSink("stranger")
+        outbox.broadcast(b"A\r\n", skip=stranger)
+        scheduler.run_turn()
+        assert ann.writes == [b"A\r\n"] and stranger.writes == []
+
+    def test_the_only_member_skipped_hears_the_next_line(self) -> None:
+        """When the skipped sink is the whole audience, nothing is written for that line,
+        and the next line reaches it."""
+        outbox, scheduler, (ann,) = build_outbox("ann")
+        outbox.broadcast(b"A\r\n", skip=ann)
+        scheduler.run_turn()
+        assert ann.writes == []
+        outbox.broadcast(b"B\r\n")
+        scheduler.run_turn()
+        assert ann.writes == [b"B\r\n"]
+
+    def test_member_added_after_a_skip_hears_only_later_lines(self) -> None:
+        """A member that joins after a skipped line, in the same turn, hears only what came
+        after it joined."""
+        outbox, scheduler, (ann,) = build_outbox("ann")
+        outbox.broadcast(b"A\r\n", skip=ann)
+        cy = RecordingSink("cy")
+        outbox.add(cy)
+        outbox.broadcast(b"B\r\n")
+        scheduler.run_turn()
+        assert (ann.stream, cy.stream) == (b"B\r\n", b"B\r\n")
+
+    def test_skip_made_during_a_flush_still_skips(self) -> None:
+        """A broadcast that skips a sink, made from inside a flush (a write that causes
+        output), still leaves that sink out, and the others get it after the flush's lines."""
+        outbox, scheduler, (ann, bob) = build_outbox("ann", "bob")
+        bob.on_write = lambda data: outbox.broadcast(b"B\r\n", skip=ann)
+        outbox.broadcast(b"A\r\n")
+        scheduler.run_turn()
+        assert ann.stream == b"A\r\n"
+        assert bob.stream == b"A\r\nB\r\n"
+
+    def test_skip_counts_deliveries_to_the_others_only(self) -> None:
+        """The stats count one delivery per sink written, not the skipped one."""
+        outbox = Outbox()
+        ann, bob, cy = RecordingSink("ann"), RecordingSink("bob"), RecordingSink("cy")
+        for sink in (ann, bob, cy):
+            outbox.add(sink)
+        outbox.broadcast(b"A\r\n", skip=ann)
+        assert (outbox.stats.deliveries, outbox.stats.bytes_out) == (2, 6)

@@ -170,6 +170,26 @@ class TestConfig:
         assert "TCP only, not ssl: or unix:; needs --redis" in help_
 
 
+
+class TestConfigIrc:
+    """--reuse-port and the IRC listeners (--irc): shared when tcp:, refused otherwise."""
+
+    def test_tcp_irc_endpoints_are_accepted(self) -> None:
+        """tcp: and tcp6: --irc endpoints can be shared like the others."""
+        assert config("--reuse-port", *REDIS, "--irc", "tcp:6667", "--irc", "tcp6:6668").reuse_port is True
+
+    def test_ssl_irc_endpoint_is_refused(self) -> None:
+        """An ssl: --irc endpoint with --reuse-port is one line naming --irc and the endpoint."""
+        with pytest.raises(ConfigError) as raised:
+            config("--reuse-port", *REDIS, "--irc", "tcp:6667", "--irc", "ssl:6697:privateKey=k.pem")
+        assert str(raised.value) == (
+            "--reuse-port takes only tcp: and tcp6: endpoints; --irc 'ssl:6697:privateKey=k.pem': "
+            "'ssl' is not a tcp: or tcp6: endpoint")
+
+    def test_ssl_irc_endpoint_without_reuse_port_is_fine(self) -> None:
+        """Without --reuse-port an ssl: --irc endpoint is not checked."""
+        assert config("--irc", "ssl:6697:privateKey=k.pem").irc == ("ssl:6697:privateKey=k.pem",)
+
 # --- real sockets, in process ------------------------------------------------------
 
 

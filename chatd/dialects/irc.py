@@ -59,7 +59,8 @@ _FORMATTING: Final = re.compile(
     "\x03(?:[0-9]{1,2}(?:,[0-9]{1,2})?)?"
     "|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
     "|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
-_CHANNEL_NAME: Final = re.compile(r"#[^\x00-\x20,:\x7f]{1,49}\Z", re.ASCII)
+_CHANNEL_NAME: Final = re.compile(r"#[\x21-\x2b\x2d-\x39\x3b-\x7e]{1,49}\Z")  # no , or :
+_NOT_WORD: Final = re.compile(r"[\x00-\x20\x7f]")
 _SERVER_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}\Z")
 
 # chatd's error codes as the numerics IRC clients expect.
@@ -113,6 +114,7 @@ def split_text(text: str, room: int) -> list[bytes]:
     """``text`` as UTF-8 pieces of at most ``room`` bytes each, cut at
     character boundaries: nothing lost, no invalid byte."""
     data = text.encode("utf-8")
+    room = max(room, 4)  # a character is at most 4 bytes: always progress
     pieces = []
     while data:
         end = _cut(data, room)
@@ -136,9 +138,21 @@ def _lines(count: int) -> str:
     return "line" if count == 1 else f"{count} lines"
 
 
+def word(value: str) -> str:
+    """``value`` as a middle parameter: a name a client sent may hold a
+    space, a leading colon or nothing, which would break the line (or
+    irctokens' formatting); its first word, else ``*``."""
+    first = value.lstrip(" ").split(" ", 1)[0] if value else ""
+    return _NOT_WORD.sub("", first).lstrip(":")[:50] or "*"
+
+
 def _line(source: str | None, command: str, *params: str) -> bytes:
-    """One IRC line, formatted by irctokens, with its CR LF."""
-    return (build(command, list(params), source=source).format() + "\r\n").encode()
+    """One IRC line, formatted by irctokens, with its CR LF; every
+    parameter but the last is made a safe word first."""
+    safe = [word(param) for param in params[:-1]]
+    if params:
+        safe.append(params[-1])
+    return (build(command, safe, source=source).format() + "\r\n").encode()
 
 
 @dataclass(slots=True)
@@ -203,7 +217,7 @@ class IrcServer:
         """A PRIVMSG or NOTICE, split into lines of at most 512 bytes at
         character boundaries: a longer line from another door loses nothing."""
         head, tail = f":{source} {command} {target} :", ""
-        if command == "PRIVMSG" and text.startswith(ACTION) and text.strip():
+        if command == "PRIVMSG" and text.startswith(ACTION) and text[len(ACTION):].strip():
             head, tail, text = head + "\x01ACTION ", _CTCP, text[len(ACTION):]
         room = LINE_BYTES - 2 - len(head.encode()) - len(tail)
         ends = (tail + "\r\n").encode()
@@ -291,9 +305,9 @@ class IrcDialect:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             verb = raw.lstrip(b" ").partition(b" ")[0].decode("ascii", "replace").upper()
-            if verb.startswith(":") or verb.startswith("@"):
-                verb = "*"
-            self._send(_line(self._server.name, "FAIL", verb[:32] or "*", "INVALID_UTF8",
+            if not verb.isascii() or not verb.isalnum():
+                verb = "*"  # a prefix, tags or bytes that are no command
+            self._send(_line(self._server.name, "FAIL", verb[:32], "INVALID_UTF8",
                              "Messages must be UTF-8; this one was dropped"))
             return
         if not text.strip(" "):
@@ -443,7 +457,8 @@ class IrcDialect:
 
     def _privmsg(self, params: list[str], command: str = "PRIVMSG") -> None:
         if not params or not params[0]:
-            self._send(self._numeric("411", f"No recipient given ({command})"))
+            if command == "PRIVMSG":  # a NOTICE is never answered
+                self._send(self._numeric("411", f"No recipient given ({command})"))
             return
         target = params[0].split(",")[0]
         raw = params[1] if len(params) > 1 else ""
