@@ -961,7 +961,8 @@ class TestOperators:
         node = make_irc_node(oper_password="sesame")
         ann = irc_login(node, "ann")
         ann.send("OPER ann sesame")
-        assert ann.lines() == [":irc.test 381 ann :You are now an IRC operator", ":ann MODE ann +o"]
+        assert ann.lines() == [":irc.test 381 ann :You are now an IRC operator",
+                               ":ann!ann@chatd MODE ann +o"]
         ann.send("USERHOST ann", "MODE ann")
         assert ann.lines() == [":irc.test 302 ann ann*=+ann@chatd", ":irc.test 221 ann +o"]
         ann.send("WHOIS ann")

@@ -60,6 +60,7 @@ _FORMATTING: Final = re.compile(
     "|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
     "|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
 _CHANNEL_NAME: Final = re.compile(r"#[\x21-\x2b\x2d-\x39\x3b-\x7e]{1,49}\Z")  # no , or :
+_CUTTERS: Final = {0: None, 13: None}  # NUL, CR
 _NOT_WORD: Final = re.compile(r"[\x00-\x20\x7f]")
 _SERVER_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}\Z")
 
@@ -310,6 +311,9 @@ class IrcDialect:
             self._send(_line(self._server.name, "FAIL", verb[:32], "INVALID_UTF8",
                              "Messages must be UTF-8; this one was dropped"))
             return
+        # irctokens cuts a line at a NUL or CR; the room would only remove
+        # them from the text anyway, so they go first and the rest is kept.
+        text = text.translate(_CUTTERS)
         if not text.strip(" "):
             return
         try:
@@ -668,7 +672,7 @@ class IrcDialect:
             return
         nick = self._me
         self._send(self._numeric("381", "You are now an IRC operator"),
-                   _line(nick, "MODE", nick, "+o"))
+                   _line(mask(nick), "MODE", nick, "+o"))
 
     def _wallops(self, params: list[str]) -> None:
         if not params or not params[-1].strip():
