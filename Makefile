@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8123
 WEB_PORT ?= 8080
+IRC_PORT ?= 6667
 
 .PHONY: setup run test check fuzz bench clean
 
@@ -19,10 +20,10 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/chatd --port $(PORT) --web tcp:$(WEB_PORT)
+	$(BIN)/chatd --port $(PORT) --web tcp:$(WEB_PORT) --irc tcp:$(IRC_PORT)
 
 # Lint and types first (seconds), then the suite.
-test: check browser-deps redis-deps
+test: check browser-deps redis-deps irc-deps
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
@@ -63,3 +64,9 @@ screenshot: $(STAMP) browser-deps
 .PHONY: redis-deps
 redis-deps:
 	@sh tools/system-deps.sh redis-deps redis-server "the Redis tests" redis-server
+
+# A real IRC client for the IRC listener's end-to-end test: WeeChat without
+# a terminal, driven through its FIFO (tests/test_e2e_weechat.py).
+.PHONY: irc-deps
+irc-deps:
+	@sh tools/system-deps.sh irc-deps weechat-headless "the real IRC client test" weechat-headless
