@@ -108,8 +108,9 @@ def _matcher(match: Match) -> Callable[[Message], bool]:
 class IrcClient:
     """A raw IRC connection: lines out with CR LF, parsed lines in."""
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout)
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0,
+                 sock: socket.socket | None = None) -> None:
+        self.sock = sock if sock is not None else socket.create_connection((host, port), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.nick: str | None = None

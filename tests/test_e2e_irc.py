@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +51,7 @@ from tests.irc_support import (
 )
 from tests.redis_support import RedisServer
 from tests.support import LineClient, RunningServer
+from tests.test_e2e_program import self_signed
 
 pytestmark = pytest.mark.e2e
 
@@ -1161,3 +1165,31 @@ class TestTwoNodes:
         ann.expect(f":{mask('bob')} QUIT :going home")
         carl.expect(f":{mask('bob')} QUIT :going home")
 
+
+
+class TestTLS:
+    def test_an_irc_client_over_tls_chats_with_a_plain_v1_user(
+            self, tmp_path: Path, chatd_factory: Callable[..., RunningServer]) -> None:
+        """``--irc ssl:...``: a verified TLS IRC client registers as irssi does and
+        chats with a v1 user on the plain TCP port."""
+        key, cert = self_signed(tmp_path)
+        server = chatd_factory("--irc", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+                               "--irc-server-name", "irc.test", listeners=2)
+        context = ssl.create_default_context(cafile=str(cert))
+        raw = socket.create_connection(("127.0.0.1", server.ports[1][1]), timeout=10)
+        secure = IrcClient("127.0.0.1", server.ports[1][1],
+                           sock=context.wrap_socket(raw, server_hostname="127.0.0.1"))
+        plain = LineClient(server.host, server.port)
+        try:
+            plain.login("bob")
+            assert isinstance(secure.sock, ssl.SSLSocket)
+            secure.register("ann")
+            assert plain.read_line() == "JOIN ann"
+            secure.send("PRIVMSG #chat :over tls")
+            assert plain.read_line() == "SAY ann over tls"
+            plain.send("SAY over tcp")
+            assert secure.read_until(lambda message: message.command == "PRIVMSG")[-1] == Message(
+                "bob!bob@chatd", "PRIVMSG", ("#chat", "over tcp"))
+        finally:
+            secure.sock.close()
+            plain.close()
