@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python 3.11 and make:
-#   make run    set up .venv and run chatd on port 8123, its page on http://localhost:8080/
+#   make run    set up .venv and run chatd on port 8123, its page on http://localhost:8080/, IRC on 6667
 #   make test   set up .venv and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
