@@ -173,7 +173,7 @@ class IrcServer:
 
     name: str
     channel: str = DEFAULT_CHANNEL
-    created: float = field(default_factory=time.time)
+    created: float = 0.0  # when the room opened, from the node's clock (329, 003)
     idents: dict[Session, Ident] = field(default_factory=dict)
 
     @property
