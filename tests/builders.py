@@ -96,13 +96,13 @@ class Peer(LineReader):
     """One connection to a node over a ``FakeLink``."""
 
     _next_port = 40000
+    newline = b"\n"  # what ends each line ``send`` sends
 
-    def __init__(self, node: Node, host: str = "10.1.2.3") -> None:
+    def __init__(self, node: Node, host: str = "10.1.2.3", *, door: str = "tcp") -> None:
         Peer._next_port += 1
         self.node = node
         self.link = FakeLink(peer=f"{host}:{Peer._next_port}")
-        self.connection: Connection = node.connect(
-            self.link, host=host)
+        self.connection: Connection = node.connect(self.link, host=host, door=door)
 
     @property
     def clock(self) -> MemoryReactorClock:
@@ -113,8 +113,8 @@ class Peer(LineReader):
         self.connection.data_received(data)
 
     def send(self, *lines: str | bytes) -> None:
-        """Whole LF-terminated lines, in one packet."""
-        self.feed(b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n"
+        """Whole lines, each ended by ``newline``, in one packet."""
+        self.feed(b"".join((line if isinstance(line, bytes) else line.encode()) + self.newline
                            for line in lines))
 
     def written(self) -> bytes:

@@ -28,7 +28,7 @@ from chatd.nicks import NICK_MAX, SERVER_NICK
 from chatd.node import Node
 from chatd.wire import clean_text, format_time
 from tests import irc_openings
-from tests.builders import FakeLink, LineReader, Peer, connect
+from tests.builders import LineReader, Peer, connect
 
 NOW = 1764079503.25  # 2025-11-25T14:05:03.250Z: the clock every node here starts at
 SERVER = "irc.test"
@@ -52,35 +52,14 @@ def make_irc_node(**settings: Any) -> Node:
     return Node(Config(irc=("tcp:0",), irc_server_name=SERVER, **settings), clock)
 
 
-class IrcPeer(LineReader):
-    """One IRC client of a node, by the ``irc`` door, over a ``FakeLink``."""
+class IrcPeer(Peer):
+    """One IRC client of a node, by the ``irc`` door, over a ``FakeLink``;
+    CRLF-terminated lines, as IRC clients send them."""
 
-    _next_port = 50000
+    newline = b"\r\n"
 
     def __init__(self, node: Node) -> None:
-        IrcPeer._next_port += 1
-        self.node = node
-        self.link = FakeLink(peer=f"127.0.0.1:{IrcPeer._next_port}")
-        self.connection = node.connect(self.link, host="127.0.0.1", door="irc")
-
-    @property
-    def clock(self) -> MemoryReactorClock:
-        return self.node.clock  # type: ignore[return-value]
-
-    def feed(self, data: bytes) -> None:
-        """Bytes from the client, in one packet."""
-        self.connection.data_received(data)
-
-    def send(self, *lines: str | bytes) -> None:
-        """Whole CRLF-terminated lines, in one packet, as IRC clients send them."""
-        self.feed(b"".join((line if isinstance(line, bytes) else line.encode()) + b"\r\n"
-                           for line in lines))
-
-    def written(self) -> bytes:
-        return b"".join(self.link.writes)
-
-    def end_turn(self) -> None:
-        self.clock.advance(0)
+        super().__init__(node, host="127.0.0.1", door="irc")
 
     def read(self) -> bytes:
         """The bytes written since the last read (or ``lines``), once the turn has ended."""
