@@ -831,5 +831,5 @@ _AFTER: Final[dict[str, _Handler]] = {
 
 
 def commands() -> Iterator[str]:
-    """Every command this dialect answers (for the docs' table)."""
+    """Every command this dialect answers (the tests try each, registered or not)."""
     yield from sorted({*_BEFORE, *_AFTER})
